@@ -47,8 +47,28 @@ unpack() {
 		"${GIT[@]}" commit -qm "QEMU $VERSION (Debian +ds tarball)" && "${GIT[@]}" tag upstream)
 }
 
+# Files the current series touches, with blob id and mtime, so that files
+# whose content comes out the same after re-applying keep their mtime and
+# ninja does not rebuild (or re-run meson for) them.
+save_touched() {
+	(cd "$SRC" && "${GIT[@]}" diff --name-only upstream HEAD 2>/dev/null |
+		while read -r f; do
+			[ -f "$f" ] && printf '%s %s %s\n' "$("${GIT[@]}" hash-object "$f")" "$(stat -c %.9Y "$f")" "$f"
+		done) >"$B/touched.prev" || true
+}
+
+restore_mtimes() {
+	local blob mt f
+	[ -f "$B/touched.prev" ] || return 0
+	while read -r blob mt f; do
+		[ -f "$SRC/$f" ] || continue
+		[ "$(cd "$SRC" && "${GIT[@]}" hash-object "$f")" = "$blob" ] && touch -d "@$mt" "$SRC/$f"
+	done <"$B/touched.prev"
+}
+
 apply_patches() {
 	local p
+	save_touched
 	(cd "$SRC" && "${GIT[@]}" am --abort >/dev/null 2>&1 || true
 		"${GIT[@]}" reset -q --hard upstream && "${GIT[@]}" clean -qfd -e build)
 	for p in "$TOP"/qemu-patches/*.patch; do
@@ -56,6 +76,7 @@ apply_patches() {
 		(cd "$SRC" && "${GIT[@]}" am -q --whitespace=nowarn "$p") ||
 			die "patch $(basename "$p") does not apply to QEMU $VERSION"
 	done
+	restore_mtimes
 	log "applied $(ls "$TOP"/qemu-patches/*.patch 2>/dev/null | wc -l) patches"
 }
 

@@ -1,0 +1,318 @@
+/*
+ * e1000-opt stage 2: ring register shadowing.
+ *
+ * The RX ring registers live in BAR0 page 0x2000 and the TX ring registers
+ * in page 0x3000, away from ICR/IMS/IMC in page 0.  While a ring is busy a
+ * 4 KiB RAM region laid over its page makes the guest's tail writes plain
+ * memory stores: no VM exit under KVM, no device dispatch under TCG.  The
+ * device reads the tail from the shadow and publishes the head into it.
+ *
+ * The shadow is entered on a trapped tail write and left again (trapping
+ * restored, page folded back into mac_reg) when the ring is idle for
+ * idle_us, when the guest disables the ring, on reset and before
+ * migration, so the register file is authoritative whenever anybody but
+ * the data path looks at it, and the migration stream does not change.
+ *
+ * Copyright (c) 2026 vexit authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/atomic.h"
+#include "qemu/timer.h"
+#include "e1000_shadow.h"
+
+static const hwaddr page_base[E1000_SHADOW_RINGS] = {
+    [E1000_SHADOW_RX] = E1000_OPT_RX_PAGE,
+    [E1000_SHADOW_TX] = E1000_OPT_TX_PAGE,
+};
+static const hwaddr tail_off[E1000_SHADOW_RINGS] = {
+    [E1000_SHADOW_RX] = E1000_OPT_RDT,
+    [E1000_SHADOW_TX] = E1000_OPT_TDT,
+};
+static const hwaddr head_off[E1000_SHADOW_RINGS] = {
+    [E1000_SHADOW_RX] = E1000_OPT_RDH,
+    [E1000_SHADOW_TX] = E1000_OPT_TDH,
+};
+
+static inline uint32_t *slot(E1000Shadow *sh, int ring, hwaddr off)
+{
+    return &sh->ram[ring][(off - page_base[ring]) >> 2];
+}
+
+static void poll_timer_cb(void *opaque);
+
+bool e1000_shadow_check(E1000Shadow *sh, Error **errp)
+{
+    if (sh->poll_us < 1 || sh->poll_us > 100000) {
+        error_setg(errp, "x-shadow-poll-us must be between 1 and 100000");
+        return false;
+    }
+    if (sh->idle_us < sh->poll_us || sh->idle_us > 10000000) {
+        error_setg(errp, "x-shadow-idle-us must be between x-shadow-poll-us "
+                   "and 10000000");
+        return false;
+    }
+    return true;
+}
+
+void e1000_shadow_realize(E1000Shadow *sh, Object *owner, MemoryRegion *bar,
+                          uint32_t *mac_reg, const E1000OptOps *ops,
+                          void *dev)
+{
+    static const char *const names[E1000_SHADOW_RINGS] = {
+        [E1000_SHADOW_RX] = "e1000-shadow-rx",
+        [E1000_SHADOW_TX] = "e1000-shadow-tx",
+    };
+    int r;
+
+    sh->mac_reg = mac_reg;
+    sh->ops = ops;
+    sh->dev = dev;
+    for (r = 0; r < E1000_SHADOW_RINGS; r++) {
+        /*
+         * Not migrated as RAM: the page is folded into mac_reg before
+         * migration, so the stream stays that of upstream e1000.
+         */
+        memory_region_init_ram_nomigrate(&sh->page[r], owner, names[r],
+                                         E1000_OPT_PAGE_SIZE, &error_fatal);
+        sh->ram[r] = memory_region_get_ram_ptr(&sh->page[r]);
+        memory_region_set_enabled(&sh->page[r], false);
+        memory_region_add_subregion_overlap(bar, page_base[r], &sh->page[r],
+                                            1);
+        sh->active[r] = false;
+    }
+    sh->poll_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, poll_timer_cb, sh);
+}
+
+void e1000_shadow_unrealize(E1000Shadow *sh)
+{
+    int r;
+
+    timer_free(sh->poll_timer);
+    sh->poll_timer = NULL;
+    for (r = 0; r < E1000_SHADOW_RINGS; r++) {
+        memory_region_del_subregion(sh->page[r].container, &sh->page[r]);
+        object_unparent(OBJECT(&sh->page[r]));
+    }
+}
+
+static void arm_poll(E1000Shadow *sh)
+{
+    if (!sh->external_poller) {
+        timer_mod(sh->poll_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
+                  (int64_t)sh->poll_us * 1000);
+    }
+}
+
+void e1000_shadow_activate(E1000Shadow *sh, int ring)
+{
+    if (!sh->enabled || sh->active[ring]) {
+        return;
+    }
+    memcpy(sh->ram[ring], &sh->mac_reg[E1000_OPT_IDX(page_base[ring])],
+           E1000_OPT_PAGE_SIZE);
+    /* Publish the page before the guest can reach it. */
+    smp_wmb();
+    memory_region_set_enabled(&sh->page[ring], true);
+    qatomic_set(&sh->active[ring], true);
+    sh->last_work_ns = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+    arm_poll(sh);
+}
+
+static void fold(E1000Shadow *sh, int ring)
+{
+    uint32_t *reg = &sh->mac_reg[E1000_OPT_IDX(page_base[ring])];
+    uint32_t tail = qatomic_read(slot(sh, ring, tail_off[ring]));
+
+    uint32_t *cur = &reg[(tail_off[ring] - page_base[ring]) >> 2];
+
+    /*
+     * The data path only lets the guest move the tail; every other
+     * register of the page is set up before the ring is enabled (where
+     * it traps) and is mirrored unchanged.  Apply the tail with the
+     * width set_16bit/set_rdt give it.
+     */
+    if (*cur != (tail & 0xffff)) {
+        *cur = tail & 0xffff;
+        /*
+         * Work the guest queued but we have not seen yet.  Do not run it
+         * here: we may be saving state with the VM stopped.  The virtual
+         * clock only runs with the VM, so the one-shot kick waits for it.
+         */
+        sh->pending_kick |= 1u << ring;
+        timer_mod(sh->poll_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL));
+    }
+}
+
+void e1000_shadow_deactivate(E1000Shadow *sh, int ring)
+{
+    if (!sh->active[ring]) {
+        return;
+    }
+    /*
+     * Unmap first: once the memory transaction commits, guest stores trap
+     * again, and those are dispatched only after we drop the BQL, so no
+     * tail write can fall between the fold and the unmap.
+     */
+    memory_region_set_enabled(&sh->page[ring], false);
+    qatomic_set(&sh->active[ring], false);
+    if (!e1000_shadow_any_active(sh)) {
+        timer_del(sh->poll_timer);
+    }
+    fold(sh, ring);
+}
+
+void e1000_shadow_reset(E1000Shadow *sh)
+{
+    int r;
+
+    if (!sh->enabled) {
+        return;
+    }
+    timer_del(sh->poll_timer);
+    sh->pending_kick = 0;
+    for (r = 0; r < E1000_SHADOW_RINGS; r++) {
+        if (sh->active[r]) {
+            memory_region_set_enabled(&sh->page[r], false);
+            sh->active[r] = false;
+        }
+    }
+}
+
+unsigned e1000_shadow_pull(E1000Shadow *sh, unsigned rings)
+{
+    unsigned moved = 0;
+    uint32_t tail;
+    int r;
+
+    for (r = 0; r < E1000_SHADOW_RINGS; r++) {
+        if (!sh->active[r] || !(rings & (1u << r))) {
+            continue;
+        }
+        tail = qatomic_read(slot(sh, r, tail_off[r])) & 0xffff;
+        if (sh->mac_reg[E1000_OPT_IDX(tail_off[r])] != tail) {
+            sh->mac_reg[E1000_OPT_IDX(tail_off[r])] = tail;
+            moved |= 1u << r;
+        }
+    }
+    return moved;
+}
+
+void e1000_shadow_post_load(E1000Shadow *sh)
+{
+    int r;
+
+    if (!sh->enabled) {
+        return;
+    }
+    for (r = 0; r < E1000_SHADOW_RINGS; r++) {
+        if (sh->mac_reg[E1000_OPT_IDX(head_off[r])] !=
+            sh->mac_reg[E1000_OPT_IDX(tail_off[r])]) {
+            sh->pending_kick |= 1u << r;
+        }
+    }
+    if (sh->pending_kick) {
+        timer_mod(sh->poll_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL));
+    }
+}
+
+bool e1000_shadow_tail_moved(const E1000Shadow *sh)
+{
+    int r;
+
+    for (r = 0; r < E1000_SHADOW_RINGS; r++) {
+        if (qatomic_read(&sh->active[r]) &&
+            (qatomic_read(&sh->ram[r][(tail_off[r] - page_base[r]) >> 2]) &
+             0xffff) != qatomic_read(&sh->mac_reg[E1000_OPT_IDX(tail_off[r])])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void e1000_shadow_push_head(E1000Shadow *sh, int ring)
+{
+    if (sh->active[ring]) {
+        qatomic_set(slot(sh, ring, head_off[ring]),
+                    sh->mac_reg[E1000_OPT_IDX(head_off[ring])]);
+    }
+}
+
+unsigned e1000_shadow_poll(E1000Shadow *sh)
+{
+    unsigned moved = e1000_shadow_pull(sh, E1000_SHADOW_RX_MASK |
+                                       E1000_SHADOW_TX_MASK) |
+                     sh->pending_kick;
+
+    sh->pending_kick = 0;
+    if (moved & (1u << E1000_SHADOW_TX)) {
+        sh->ops->kick_tx(sh->dev);
+    }
+    if (moved & (1u << E1000_SHADOW_RX)) {
+        sh->ops->flush_rx(sh->dev);
+    }
+    return moved;
+}
+
+static void poll_timer_cb(void *opaque)
+{
+    E1000Shadow *sh = opaque;
+    int64_t now = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+
+    if (e1000_shadow_poll(sh)) {
+        sh->last_work_ns = now;
+    } else if (now - sh->last_work_ns >= (int64_t)sh->idle_us * 1000) {
+        /* Idle: trap again, so the next tail write wakes us. */
+        e1000_shadow_deactivate_all(sh);
+        return;
+    }
+    if (e1000_shadow_any_active(sh)) {
+        arm_poll(sh);
+    }
+}
+
+void e1000_shadow_trapped_access(E1000Shadow *sh)
+{
+    if (e1000_shadow_any_active(sh)) {
+        e1000_shadow_poll(sh);
+    }
+}
+
+/* TCTL and RCTL live in page 0 and always trap; EN is bit 1 in both. */
+#define E1000_OPT_RCTL  0x0100
+#define E1000_OPT_TCTL  0x0400
+#define E1000_OPT_EN    (1u << 1)
+
+void e1000_shadow_after_write(E1000Shadow *sh, hwaddr off)
+{
+    static const hwaddr ctl_off[E1000_SHADOW_RINGS] = {
+        [E1000_SHADOW_RX] = E1000_OPT_RCTL,
+        [E1000_SHADOW_TX] = E1000_OPT_TCTL,
+    };
+    int r;
+
+    if (!sh->enabled) {
+        return;
+    }
+    for (r = 0; r < E1000_SHADOW_RINGS; r++) {
+        bool on = sh->mac_reg[E1000_OPT_IDX(ctl_off[r])] & E1000_OPT_EN;
+
+        if (off == tail_off[r] && on) {
+            e1000_shadow_activate(sh, r);
+        } else if (off == ctl_off[r] && !on) {
+            e1000_shadow_deactivate(sh, r);
+        }
+    }
+}
+
+void e1000_shadow_deactivate_all(E1000Shadow *sh)
+{
+    int r;
+
+    for (r = 0; r < E1000_SHADOW_RINGS; r++) {
+        e1000_shadow_deactivate(sh, r);
+    }
+}

@@ -1,0 +1,172 @@
+/*
+ * e1000-opt stage 3: a sidecore thread that runs the TX data path.
+ *
+ * One host thread per device polls the TX tail (in the shadow page when
+ * x-shadow-regs is on, else the value the trapped write left in mac_reg),
+ * runs descriptor processing, completes descriptors and raises interrupts
+ * through the normal path (and so through stage 1), so the vCPU never runs
+ * TX emulation.  After spin_us without work it parks: with shadowing it
+ * first restores trapping, so the guest's next tail write costs exactly one
+ * exit, which wakes it.  It takes the BQL only around real work and does
+ * nothing while the VM is stopped.
+ *
+ * Copyright (c) 2026 vexit authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/atomic.h"
+#include "qemu/bitmap.h"
+#include "qemu/error-report.h"
+#include "qemu/main-loop.h"
+#include "qemu/processor.h"
+#include "qemu/rcu.h"
+#include "qemu/timer.h"
+#include "e1000_sidecore.h"
+
+bool e1000_sidecore_check(E1000Sidecore *sc, Error **errp)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+
+    if (sc->spin_us > 1000000) {
+        error_setg(errp, "x-sidecore-spin-us must be at most 1000000");
+        return false;
+    }
+    if (sc->cpu < -1 || (ncpu > 0 && sc->cpu >= ncpu)) {
+        error_setg(errp, "x-sidecore-cpu must be -1 or a host CPU "
+                   "number below %ld", ncpu);
+        return false;
+    }
+    return true;
+}
+
+static bool has_work(E1000Sidecore *sc)
+{
+    return qatomic_read(&sc->kicked) ||
+           (sc->shadow && e1000_shadow_tail_moved(sc->shadow));
+}
+
+/* Called with the BQL held. */
+static void run_tx(E1000Sidecore *sc)
+{
+    qatomic_set(&sc->kicked, false);
+    if (sc->shadow) {
+        e1000_shadow_poll(sc->shadow);
+    }
+    /* Also covers a trapped tail write; cheap when TDH == TDT. */
+    sc->ops->kick_tx(sc->dev);
+}
+
+static void park(E1000Sidecore *sc)
+{
+    if (sc->shadow) {
+        /* Trap again, so the next tail write costs one exit and wakes us. */
+        bql_lock();
+        e1000_shadow_deactivate_all(sc->shadow);
+        bql_unlock();
+    }
+    qemu_event_reset(&sc->wake);
+    /* Re-check after the reset so a wake-up in between is not lost. */
+    if (!qatomic_read(&sc->stop) &&
+        (!qatomic_read(&sc->vm_running) || !has_work(sc))) {
+        qemu_event_wait(&sc->wake);
+    }
+}
+
+static void *sidecore_thread(void *opaque)
+{
+    E1000Sidecore *sc = opaque;
+    int64_t idle_since = get_clock();
+
+    rcu_register_thread();
+    while (!qatomic_read(&sc->stop)) {
+        if (qatomic_read(&sc->vm_running) && has_work(sc)) {
+            bql_lock();
+            /* Stop is only set with the BQL held: checked under it. */
+            if (!sc->stop && runstate_is_running()) {
+                run_tx(sc);
+            }
+            bql_unlock();
+            idle_since = get_clock();
+        } else if (qatomic_read(&sc->vm_running) &&
+                   get_clock() - idle_since < (int64_t)sc->spin_us * 1000) {
+            cpu_relax();
+        } else {
+            park(sc);
+            idle_since = get_clock();
+        }
+    }
+    rcu_unregister_thread();
+    return NULL;
+}
+
+static void vm_state_cb(void *opaque, bool running, RunState state)
+{
+    E1000Sidecore *sc = opaque;
+
+    qatomic_set(&sc->vm_running, running);
+    qemu_event_set(&sc->wake);
+}
+
+void e1000_sidecore_realize(E1000Sidecore *sc, E1000Shadow *shadow,
+                            const E1000OptOps *ops, void *dev,
+                            const char *name)
+{
+    g_autofree char *tname = g_strdup_printf("sidecore-%s", name);
+
+    sc->shadow = shadow;
+    sc->ops = ops;
+    sc->dev = dev;
+    sc->stop = false;
+    sc->kicked = false;
+    sc->vm_running = runstate_is_running();
+    if (shadow) {
+        shadow->external_poller = true;
+    }
+    qemu_event_init(&sc->wake, false);
+    sc->vmse = qemu_add_vm_change_state_handler(vm_state_cb, sc);
+    qemu_thread_create(&sc->thread, tname, sidecore_thread, sc,
+                       QEMU_THREAD_JOINABLE);
+    if (sc->cpu >= 0) {
+        unsigned long nbits = sc->cpu + 1;
+        g_autofree unsigned long *mask = bitmap_new(nbits);
+
+        set_bit(sc->cpu, mask);
+        if (qemu_thread_set_affinity(&sc->thread, mask, nbits)) {
+            warn_report("e1000: could not pin sidecore to host CPU %d",
+                        sc->cpu);
+        }
+    }
+    sc->started = true;
+}
+
+void e1000_sidecore_unrealize(E1000Sidecore *sc)
+{
+    if (!sc->started) {
+        return;
+    }
+    qatomic_set(&sc->stop, true);
+    qemu_event_set(&sc->wake);
+    /*
+     * The thread may be waiting for the BQL we hold; it re-checks stop
+     * under the BQL and leaves without touching the device.
+     */
+    bql_unlock();
+    qemu_thread_join(&sc->thread);
+    bql_lock();
+    qemu_del_vm_change_state_handler(sc->vmse);
+    qemu_event_destroy(&sc->wake);
+    sc->started = false;
+}
+
+bool e1000_sidecore_claim_tx(E1000Sidecore *sc)
+{
+    if (!sc->started || qemu_thread_is_self(&sc->thread)) {
+        return false;
+    }
+    qatomic_set(&sc->kicked, true);
+    qemu_event_set(&sc->wake);
+    return true;
+}
