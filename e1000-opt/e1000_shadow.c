@@ -224,9 +224,15 @@ bool e1000_shadow_tail_moved(const E1000Shadow *sh)
     int r;
 
     for (r = 0; r < E1000_SHADOW_RINGS; r++) {
-        if (qatomic_read(&sh->active[r]) &&
-            (qatomic_read(&sh->ram[r][(tail_off[r] - page_base[r]) >> 2]) &
-             0xffff) != qatomic_read(&sh->mac_reg[E1000_OPT_IDX(tail_off[r])])) {
+        uint32_t shadow_tail, seen_tail;
+
+        if (!qatomic_read(&sh->active[r])) {
+            continue;
+        }
+        shadow_tail = qatomic_read(&sh->ram[r][(tail_off[r] -
+                                                page_base[r]) >> 2]);
+        seen_tail = qatomic_read(&sh->mac_reg[E1000_OPT_IDX(tail_off[r])]);
+        if ((shadow_tail & 0xffff) != seen_tail) {
             return true;
         }
     }
