@@ -8,7 +8,7 @@ TOP := $(CURDIR)
 BUILD := $(TOP)/build
 BIN := $(BUILD)/bin
 
-.PHONY: all setup qemu guest vexitprof baremetal flamegraph demo test clean distclean format
+.PHONY: all setup qemu guest vexitprof baremetal flamegraph demo test ablation install clean distclean format
 all: qemu guest vexitprof baremetal flamegraph
 
 setup:
@@ -23,8 +23,19 @@ include mk/qemu.mk
 demo: all
 	bash scripts/demo.sh
 
-test: all
+test: all qemu-asan
 	bash tests/run.sh
+
+# Every e1000 stage and virtio-net on every workload, 5 interleaved
+# repetitions (about 45 minutes); ABLATION_ARGS=--quick for a short run.
+ablation: all
+	bash scripts/ablation.sh $(ABLATION_ARGS)
+
+PREFIX ?= /usr/local
+install: vexitprof flamegraph
+	install -D -m 0755 $(BIN)/vexitprof $(DESTDIR)$(PREFIX)/sbin/vexitprof
+	install -D -m 0755 $(BIN)/vexit-flamegraph $(DESTDIR)$(PREFIX)/bin/vexit-flamegraph
+	install -D -m 0644 profiler/vexitprof.8 $(DESTDIR)$(PREFIX)/share/man/man8/vexitprof.8
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h' | grep -v '^build/')

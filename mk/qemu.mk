@@ -5,3 +5,9 @@ QEMU := $(BIN)/qemu-system-x86_64
 .PHONY: qemu
 qemu:
 	bash scripts/build-qemu.sh
+
+# AddressSanitizer build for the hot-unplug use-after-free test.
+QEMU_ASAN := $(BIN)/qemu-system-x86_64-asan
+.PHONY: qemu-asan
+qemu-asan:
+	bash scripts/build-qemu.sh --asan

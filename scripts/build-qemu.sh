@@ -10,8 +10,17 @@
 # those.  e1000-opt/ files are copied only when their content differs.
 set -euo pipefail
 
+# usage: build-qemu.sh [--asan]
+#   --asan  a separate AddressSanitizer build in build/qemu-asan/, linked as
+#           build/bin/qemu-system-x86_64-asan (for use-after-free tests).
 TOP=$(cd "$(dirname "$0")/.." && pwd)
-B="$TOP/build/qemu"
+VARIANT=
+EXTRA_CONFIGURE=${QEMU_EXTRA_CONFIGURE:-}
+if [ "${1:-}" = "--asan" ]; then
+	VARIANT=-asan
+	EXTRA_CONFIGURE+=" --enable-asan"
+fi
+B="$TOP/build/qemu$VARIANT"
 DL="$TOP/build/dl"
 SRC="$B/src"
 VERSION=10.0.2
@@ -99,11 +108,11 @@ configure() {
 		--target-list=x86_64-softmmu --enable-trace-backends=dtrace,log \
 		--enable-kvm --enable-slirp --enable-tcg --enable-fdt=system \
 		--disable-docs --disable-werror --without-default-features \
-		--disable-install-blobs --disable-download ${QEMU_EXTRA_CONFIGURE:-} \
+		--disable-install-blobs --disable-download $EXTRA_CONFIGURE \
 		>"$B/configure.log" 2>&1) || die "configure failed, see $B/configure.log"
 }
 
-key=$( (cat "$TOP"/qemu-patches/*.patch 2>/dev/null; echo "${QEMU_EXTRA_CONFIGURE:-}") | sha256sum | cut -c1-16)
+key=$( (cat "$TOP"/qemu-patches/*.patch 2>/dev/null; echo "$EXTRA_CONFIGURE") | sha256sum | cut -c1-16)
 mkdir -p "$B"
 fetch
 [ -d "$SRC/.git" ] || unpack
@@ -120,5 +129,5 @@ ninja -C "$SRC/build" qemu-system-x86_64 >"$B/ninja.log" 2>&1 || {
 	die "build failed, see $B/ninja.log"
 }
 mkdir -p "$TOP/build/bin"
-ln -sf "$SRC/build/qemu-system-x86_64" "$TOP/build/bin/qemu-system-x86_64"
-log "ready: build/bin/qemu-system-x86_64"
+ln -sf "$SRC/build/qemu-system-x86_64" "$TOP/build/bin/qemu-system-x86_64$VARIANT"
+log "ready: build/bin/qemu-system-x86_64$VARIANT"

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Run by scripts/vm --attach for one ablation run: profiles QEMU with
+# vexitprof (JSON, and a flamegraph when asked) and samples QEMU's CPU time
+# (utime+stime) at the release of the workload and, every 50 ms, until the
+# run ends, so the last sample is taken just before QEMU exits.
+# usage: ablation-attach.sh OUTDIR [FLAMEGRAPH.svg]
+# env: QEMU_PID, VEXIT_READY_FILE (from scripts/vm)
+set -uo pipefail
+out=$1
+flame=${2:-}
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+ticks() { sed 's/.*) //' "/proc/$QEMU_PID/stat" 2>/dev/null | awk '{print $12 + $13}'; }
+
+args=(-p "$QEMU_PID" --json --ready-file "$out/ready")
+[ -n "$flame" ] && args+=(--flamegraph "$flame")
+"$TOP/build/bin/vexitprof" "${args[@]}" >"$out/prof.json" 2>"$out/prof.err" &
+vp=$!
+stopping=0
+# SIGTERM: bash starts background jobs with SIGINT ignored.
+trap 'stopping=1; kill -TERM $vp 2>/dev/null' INT TERM
+while [ ! -e "$out/ready" ]; do
+	kill -0 $vp 2>/dev/null || exit 1
+	sleep 0.02
+done
+start=$(ticks)
+touch "$VEXIT_READY_FILE"
+last=$start
+while [ $stopping -eq 0 ] && kill -0 "$QEMU_PID" 2>/dev/null; do
+	t=$(ticks) && [ -n "$t" ] && last=$t
+	sleep 0.05
+done
+echo "$start $last $(getconf CLK_TCK)" >"$out/cpu"
+# A trapped signal interrupts wait; keep waiting until vexitprof has written
+# its report.
+wait $vp
+rc=$?
+while kill -0 $vp 2>/dev/null; do
+	wait $vp
+	rc=$?
+done
+exit $rc

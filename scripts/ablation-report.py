@@ -1,0 +1,320 @@
+#!/usr/bin/python3
+"""Ablation rows and summary.
+
+--row DIR N REP NAME NIC WORKLOAD
+    Print the CSV row of one run from DIR/vm.json (scripts/vm), DIR/prof.json
+    (vexitprof --json) and DIR/cpu (scripts/ablation-attach.sh).  Exit 1 if
+    the run failed.
+--summary OUTDIR [--conf FILE] [--quick 0|1] [--reps R]
+    Rebuild OUTDIR/ablation.md and the plots from OUTDIR/ablation.csv alone.
+
+Cells that do not apply to a run hold NA (latency outside rr, exits under
+TCG); no cell is ever empty or NaN.
+"""
+import csv
+import datetime
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+
+NIC_REGIONS = ("e1000-mmio", "e1000-io", "virtio-pci")
+COLUMNS = ["run", "rep", "config", "nic", "workload", "accel", "ok", "throughput", "unit",
+           "p50_us", "p99_us", "packets", "mmio_per_pkt", "mmio_by_register", "irq_per_pkt",
+           "exits_per_pkt", "qemu_cpu_s", "cpu_s_per_mpkt", "wall_s"]
+ARRAY_INDEX = re.compile(r"\[\d+\]")
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def fmt(x, digits=4):
+    return f"{x:.{digits}g}" if isinstance(x, float) else str(x)
+
+
+def row(d, n, rep, name, nic, wl):
+    vm = json.load(open(os.path.join(d, "vm.json")))
+    prof = json.load(open(os.path.join(d, "prof.json")))
+    start, last, tck = (float(x) for x in open(os.path.join(d, "cpu")).read().split())
+    if not vm.get("ok") or (vm.get("attach") or {}).get("exit") not in (0, 130):
+        return None
+    res, host = vm["result"], vm["host"]
+    packets = host["rx_packets"] + host["tx_packets"]
+    if packets <= 0:
+        return None
+    if wl.startswith("pktgen"):
+        thr, unit = float(res["pps"]), "pps"
+        p50 = p99 = "NA"
+    elif wl.startswith("iperf"):
+        thr, unit = res["bits_per_second"] / 1e9, "Gbit/s"
+        p50 = p99 = "NA"
+    else:
+        thr, unit = 1e6 / res["mean_us"], "tps"
+        p50, p99 = float(res["p50_us"]), float(res["p99_us"])
+    regs = {}
+    for a in prof["accesses"]:
+        if a["device"].startswith(NIC_REGIONS):
+            # Register arrays (MTA[12], RA[3]) count as one row each.
+            key = ARRAY_INDEX.sub("[]", a["register"]) + " " + a["dir"]
+            regs[key] = regs.get(key, 0) + a["count"]
+    mmio = sum(regs.values()) / packets
+    by_reg = ";".join(f"{k}:{v / packets:.4f}" for k, v in
+                      sorted(regs.items(), key=lambda kv: -kv[1]) if v / packets >= 0.001)
+    irq = vm["guest"]["irqs"] / packets
+    if vm["accel"] == "kvm":
+        exits = fmt(sum(u["count"] for u in prof["userspace_exits"]) / packets)
+    else:
+        exits = "NA"
+    cpu_s = (last - start) / tck
+    out = [n, rep, name, nic, wl, vm["accel"], "true", fmt(thr), unit, fmt(p50), fmt(p99), packets,
+           fmt(mmio), by_reg or "none", fmt(irq), exits, fmt(cpu_s), fmt(cpu_s / packets * 1e6),
+           fmt(float(vm["run_s"]))]
+    buf = []
+    w = csv.writer(_Lines(buf), lineterminator="")
+    w.writerow(out)
+    return buf[0]
+
+
+class _Lines:
+    def __init__(self, buf):
+        self.buf = buf
+
+    def write(self, s):
+        self.buf.append(s)
+
+
+def med_range(vals):
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return None, None, None
+    return statistics.median(vals), min(vals), max(vals)
+
+
+def num(s):
+    try:
+        return float(s)
+    except ValueError:
+        return None
+
+
+def cell(vals, digits=3, scale=1.0):
+    m, lo, hi = med_range([v * scale if v is not None else None for v in vals])
+    if m is None:
+        return "n/a"
+    if lo == hi:
+        return f"{m:.{digits}g}"
+    return f"{m:.{digits}g} ({lo:.{digits}g}-{hi:.{digits}g})"
+
+
+def machine_header(rows, quick, reps):
+    cpu = "unknown CPU"
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    try:
+        qv = subprocess.run([os.path.join(TOP, "build/bin/qemu-system-x86_64"), "--version"],
+                            capture_output=True, text=True, timeout=10).stdout.splitlines()[0]
+    except Exception:
+        qv = "QEMU (version unknown)"
+    npatch = len([f for f in os.listdir(os.path.join(TOP, "qemu-patches")) if f.endswith(".patch")])
+    accels = sorted({r["accel"] for r in rows if r["accel"]})
+    when = datetime.datetime.fromtimestamp(os.path.getmtime(os.path.join(OUT, "ablation.csv")),
+                                           datetime.timezone.utc)
+    return [
+        f"- Machine: {cpu}, {os.cpu_count()} CPUs, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') >> 30} GiB",
+        f"- Kernel: {platform.release()}",
+        f"- QEMU: {qv} with vexit's {npatch} patches (qemu-patches/)",
+        f"- Accelerator: {', '.join(accels) or 'none'}",
+        f"- Date: {when:%Y-%m-%d %H:%M} UTC; {reps} repetition(s) per cell, interleaved"
+        + (" (--quick: short runs)" if quick else ""),
+        f"- Command: `sudo make ablation`" + (" (`scripts/ablation.sh --quick`)" if quick else ""),
+    ]
+
+
+def summary(out, conf, quick, reps):
+    global OUT
+    OUT = out
+    rows = list(csv.DictReader(open(os.path.join(out, "ablation.csv"))))
+    order = [l.split()[0] for l in open(conf) if l.strip() and not l.startswith("#")]
+    order += sorted({r["config"] for r in rows} - set(order))
+    wls = []
+    for r in rows:
+        if r["workload"] not in wls:
+            wls.append(r["workload"])
+    ok = [r for r in rows if r["ok"] == "true"]
+
+    def sel(cfg, wl):
+        return [r for r in ok if r["config"] == cfg and r["workload"] == wl]
+
+    def medof(cfg, wl, col):
+        return med_range([num(r[col]) for r in sel(cfg, wl)])[0]
+
+    md = ["# E1000 stage ablation", ""]
+    md += machine_header(rows, quick, reps)
+    md += ["", f"{len(ok)}/{len(rows)} runs succeeded. Cells: median (min-max). "
+           "Per-packet counts divide by the frames counted on the host side of the tap "
+           "(both directions) during the workload; MMIO counts are vexitprof's "
+           "(QEMU's dispatches to the NIC's regions under TCG, guest accesses under KVM).", ""]
+    md += ["Under TCG a trapped MMIO access costs little, so absolute throughput here does not show "
+           "what an exit costs under KVM; the per-packet counts (MMIO, interrupts) do not depend on "
+           "the accelerator and carry over to a VMX/SVM host.", ""]
+
+    if "pktgen-60" in wls:
+        md += ["## Headline: pktgen TX, 60-byte frames", "",
+               "| configuration | pps | vs upstream | vs virtio-net | MMIO/pkt | vs upstream | IRQ/pkt | QEMU CPU s/Mpkt |",
+               "|---|---|---|---|---|---|---|---|"]
+        up_pps, vn_pps = medof("upstream", "pktgen-60", "throughput"), medof("virtio-net", "pktgen-60", "throughput")
+        up_mmio = medof("upstream", "pktgen-60", "mmio_per_pkt")
+        for c in order:
+            rs = sel(c, "pktgen-60")
+            if not rs:
+                continue
+            pps = medof(c, "pktgen-60", "throughput")
+            mm = medof(c, "pktgen-60", "mmio_per_pkt")
+            ratio = lambda a, b: f"{a / b:.2f}x" if a is not None and b else "n/a"
+            mred = f"{up_mmio / mm:.0f}x fewer" if mm and up_mmio else ("all gone" if mm == 0 else "n/a")
+            md.append(f"| {c} | {cell([num(r['throughput']) for r in rs])} | {ratio(pps, up_pps)} | "
+                      f"{ratio(pps, vn_pps)} | {cell([num(r['mmio_per_pkt']) for r in rs])} | {mred} | "
+                      f"{cell([num(r['irq_per_pkt']) for r in rs])} | {cell([num(r['cpu_s_per_mpkt']) for r in rs])} |")
+        md.append("")
+        md += ["![pktgen throughput](ablation-throughput.svg)", "", "![MMIO per packet](ablation-mmio.svg)", ""]
+
+    for wl in wls:
+        md += [f"## {wl}", "", "| configuration | throughput | p50 us | p99 us | MMIO/pkt | IRQ/pkt | exits/pkt | QEMU CPU s/Mpkt | accel |",
+               "|---|---|---|---|---|---|---|---|---|"]
+        for c in order:
+            rs = sel(c, wl)
+            if not rs:
+                continue
+            unit = rs[0]["unit"]
+            md.append(f"| {c} | {cell([num(r['throughput']) for r in rs])} {unit} | "
+                      f"{cell([num(r['p50_us']) for r in rs])} | {cell([num(r['p99_us']) for r in rs])} | "
+                      f"{cell([num(r['mmio_per_pkt']) for r in rs])} | {cell([num(r['irq_per_pkt']) for r in rs])} | "
+                      f"{cell([num(r['exits_per_pkt']) for r in rs])} | {cell([num(r['cpu_s_per_mpkt']) for r in rs])} | "
+                      f"{'/'.join(sorted({r['accel'] for r in rs}))} |")
+        md.append("")
+
+    # Trapped MMIO per packet by register, pktgen-60 (median per register).
+    regs_by_cfg = {}
+    if "pktgen-60" in wls:
+        md += ["## Trapped MMIO per packet by register (pktgen-60)", "", "| configuration | registers (median per packet) |", "|---|---|"]
+        for c in order:
+            rs = sel(c, "pktgen-60")
+            if not rs:
+                continue
+            per = {}
+            for r in rs:
+                for item in r["mmio_by_register"].split(";"):
+                    if ":" in item:
+                        k, v = item.rsplit(":", 1)
+                        per.setdefault(k, []).append(float(v))
+            med = {k: statistics.median(v + [0.0] * (len(rs) - len(v))) for k, v in per.items()}
+            regs_by_cfg[c] = med
+            md.append(f"| {c} | " + (", ".join(f"{k} {v:.3f}" for k, v in sorted(med.items(), key=lambda kv: -kv[1]) if v >= 0.001) or "none") + " |")
+        md.append("")
+    if "rr" in wls:
+        md += ["![request/response latency](ablation-latency.svg)", ""]
+    md += ["Flamegraphs (pktgen-60, one run per configuration): " +
+           ", ".join(f"[{c}](flamegraphs/{c}.svg)" for c in order if os.path.exists(os.path.join(out, "flamegraphs", c + ".svg"))), ""]
+    md += ["Raw rows: [ablation.csv](ablation.csv). Regenerate this page without rerunning: "
+           "`scripts/ablation-report.py --summary results`.", ""]
+    open(os.path.join(out, "ablation.md"), "w").write("\n".join(md))
+    plots(out, order, sel, regs_by_cfg, wls)
+
+
+def gnuplot(script, dat):
+    if os.path.getsize(dat) == 0:
+        return  # no successful run to plot
+    subprocess.run(["gnuplot"], input=script, text=True, check=True)
+
+
+def plots(out, order, sel, regs_by_cfg, wls):
+    dat = os.path.join(out, "ablation-plot.dat")
+    if "pktgen-60" in wls:
+        with open(dat, "w") as f:
+            for c in order:
+                m, lo, hi = med_range([num(r["throughput"]) for r in sel(c, "pktgen-60")])
+                if m is not None:
+                    f.write(f'"{c}" {m / 1000:.3f} {lo / 1000:.3f} {hi / 1000:.3f}\n')
+        gnuplot(f"""set terminal svg size 900,420 dynamic font "sans,11"
+set output "{out}/ablation-throughput.svg"
+set title "pktgen TX, 60-byte frames: throughput (median, min-max)"
+set ylabel "kpps"
+set style fill solid 0.6
+set boxwidth 0.6
+set yrange [0:*]
+set xtics rotate by -20
+set grid ytics
+plot "{dat}" using 0:2:xtic(1) with boxes notitle lc rgb "#4a7fb5", "" using 0:2:3:4 with yerrorbars notitle lc rgb "black" pt -1
+""", dat)
+        regs = []
+        for med in regs_by_cfg.values():
+            for k, v in med.items():
+                if v >= 0.001 and k not in regs:
+                    regs.append(k)
+        regs = regs[:8]
+        with open(dat, "w") as f:
+            f.write("config " + " ".join(f'"{r}"' for r in regs) + ' "other"\n')
+            for c in order:
+                if c not in regs_by_cfg:
+                    continue
+                med = regs_by_cfg[c]
+                other = sum(v for k, v in med.items() if k not in regs)
+                f.write(f'"{c}" ' + " ".join(f"{med.get(r, 0.0):.5f}" for r in regs) + f" {other:.5f}\n")
+        cols = len(regs) + 1
+        gnuplot(f"""set terminal svg size 900,460 dynamic font "sans,11"
+set output "{out}/ablation-mmio.svg"
+set title "pktgen TX, 60-byte frames: trapped MMIO per packet by register (median)"
+set ylabel "accesses per packet"
+set style data histograms
+set style histogram rowstacked
+set style fill solid 0.8 border -1
+set boxwidth 0.6
+set key outside right top
+set xtics rotate by -20
+set grid ytics
+plot for [i=2:{cols + 1}] "{dat}" using i:xtic(1) title columnheader(i)
+""", dat)
+    if "rr" in wls:
+        with open(dat, "w") as f:
+            for c in order:
+                a = med_range([num(r["p50_us"]) for r in sel(c, "rr")])[0]
+                b = med_range([num(r["p99_us"]) for r in sel(c, "rr")])[0]
+                if a is not None:
+                    f.write(f'"{c}" {a:.1f} {b:.1f}\n')
+        gnuplot(f"""set terminal svg size 900,420 dynamic font "sans,11"
+set output "{out}/ablation-latency.svg"
+set title "UDP request/response latency (median of runs)"
+set ylabel "microseconds"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.7 border -1
+set yrange [0:*]
+set xtics rotate by -20
+set grid ytics
+plot "{dat}" using 2:xtic(1) title "p50", "" using 3 title "p99"
+""", dat)
+    os.unlink(dat)
+
+
+def main(argv):
+    if argv[1] == "--row":
+        r = row(*argv[2:8])
+        if r is None:
+            return 1
+        print(r)
+        return 0
+    if argv[1] == "--summary":
+        out = argv[2]
+        opts = dict(zip(argv[3::2], argv[4::2]))
+        summary(out, opts.get("--conf", os.path.join(TOP, "scripts/ablation.conf")),
+                opts.get("--quick", "0") == "1", int(opts.get("--reps", "0")) or "?")
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
