@@ -33,6 +33,11 @@ typedef struct E1000OptOps {
     void (*kick_tx)(void *dev);
     /* The guest posted RX buffers: flush packets queued in the backend. */
     void (*flush_rx)(void *dev);
+    /*
+     * Apply a guest write of @val to mac_reg[@index] with the register's
+     * write semantics (masks, side effects), as a trapped write would.
+     */
+    void (*write_reg)(void *dev, int index, uint32_t val);
 } E1000OptOps;
 
 #endif

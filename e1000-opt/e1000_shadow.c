@@ -101,9 +101,48 @@ void e1000_shadow_unrealize(E1000Shadow *sh)
 
 static void arm_poll(E1000Shadow *sh)
 {
-    if (!sh->external_poller) {
+    if (sh->external_poller) {
+        /* A parked sidecore must learn that this page needs watching. */
+        sh->wake_poller(sh->poller_opaque);
+    } else {
         timer_mod(sh->poll_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
                   (int64_t)sh->poll_us * 1000);
+    }
+}
+
+/*
+ * Apply guest writes to the page's other registers (FreeBSD's em driver,
+ * for one, retunes RDTR/RADV/TADV at run time) with their write
+ * semantics, and store the value the register now holds back into the
+ * page, unless the guest wrote again meanwhile.  Until this runs, a read
+ * returns the raw value written (reserved bits included): the one
+ * visible difference a RAM-backed register page has.  The tail is the
+ * data path's and handled by the callers.
+ */
+static void sync_page(E1000Shadow *sh, int ring)
+{
+    const int tail_i = (tail_off[ring] - page_base[ring]) >> 2;
+    const int base = E1000_OPT_IDX(page_base[ring]);
+    const size_t words = E1000_OPT_PAGE_SIZE / 4;
+    uint32_t *ram = sh->ram[ring], *seen = sh->seen[ring];
+    uint32_t v;
+    size_t i;
+
+    if (!memcmp(ram, seen, tail_i * 4) &&
+        !memcmp(ram + tail_i + 1, seen + tail_i + 1,
+                (words - tail_i - 1) * 4)) {
+        return;
+    }
+    for (i = 0; i < words; i++) {
+        v = qatomic_read(&ram[i]);
+        if (i == tail_i || v == seen[i]) {
+            continue;
+        }
+        sh->syncing = true;
+        sh->ops->write_reg(sh->dev, base + i, v);
+        sh->syncing = false;
+        seen[i] = sh->mac_reg[base + i];
+        qatomic_cmpxchg(&ram[i], v, seen[i]);
     }
 }
 
@@ -114,6 +153,7 @@ void e1000_shadow_activate(E1000Shadow *sh, int ring)
     }
     memcpy(sh->ram[ring], &sh->mac_reg[E1000_OPT_IDX(page_base[ring])],
            E1000_OPT_PAGE_SIZE);
+    memcpy(sh->seen[ring], sh->ram[ring], E1000_OPT_PAGE_SIZE);
     /* Publish the page before the guest can reach it. */
     smp_wmb();
     memory_region_set_enabled(&sh->page[ring], true);
@@ -124,6 +164,8 @@ void e1000_shadow_activate(E1000Shadow *sh, int ring)
 
 static void fold(E1000Shadow *sh, int ring)
 {
+    sync_page(sh, ring);
+
     uint32_t *reg = &sh->mac_reg[E1000_OPT_IDX(page_base[ring])];
     uint32_t tail = qatomic_read(slot(sh, ring, tail_off[ring]));
 
@@ -185,14 +227,20 @@ void e1000_shadow_reset(E1000Shadow *sh)
 unsigned e1000_shadow_pull(E1000Shadow *sh, unsigned rings)
 {
     unsigned moved = 0;
-    uint32_t tail;
+    uint32_t raw, tail;
     int r;
 
     for (r = 0; r < E1000_SHADOW_RINGS; r++) {
         if (!sh->active[r] || !(rings & (1u << r))) {
             continue;
         }
-        tail = qatomic_read(slot(sh, r, tail_off[r])) & 0xffff;
+        sync_page(sh, r);
+        raw = qatomic_read(slot(sh, r, tail_off[r]));
+        tail = raw & 0xffff;
+        if (raw != tail) {
+            /* Bits 31:16 read as 0; keep a newer guest write intact. */
+            qatomic_cmpxchg(slot(sh, r, tail_off[r]), raw, tail);
+        }
         if (sh->mac_reg[E1000_OPT_IDX(tail_off[r])] != tail) {
             sh->mac_reg[E1000_OPT_IDX(tail_off[r])] = tail;
             moved |= 1u << r;
@@ -241,9 +289,12 @@ bool e1000_shadow_tail_moved(const E1000Shadow *sh)
 
 void e1000_shadow_push_head(E1000Shadow *sh, int ring)
 {
+    const int i = (head_off[ring] - page_base[ring]) >> 2;
+
     if (sh->active[ring]) {
-        qatomic_set(slot(sh, ring, head_off[ring]),
-                    sh->mac_reg[E1000_OPT_IDX(head_off[ring])]);
+        /* Device-owned: record it as seen so it is not taken for a write. */
+        sh->seen[ring][i] = sh->mac_reg[E1000_OPT_IDX(head_off[ring])];
+        qatomic_set(&sh->ram[ring][i], sh->seen[ring][i]);
     }
 }
 
@@ -282,7 +333,7 @@ static void poll_timer_cb(void *opaque)
 
 void e1000_shadow_trapped_access(E1000Shadow *sh)
 {
-    if (e1000_shadow_any_active(sh)) {
+    if (e1000_shadow_any_active(sh) && !sh->syncing) {
         e1000_shadow_poll(sh);
     }
 }
@@ -300,7 +351,7 @@ void e1000_shadow_after_write(E1000Shadow *sh, hwaddr off)
     };
     int r;
 
-    if (!sh->enabled) {
+    if (!sh->enabled || sh->syncing) {
         return;
     }
     for (r = 0; r < E1000_SHADOW_RINGS; r++) {

@@ -24,12 +24,17 @@ typedef struct E1000Shadow {
 
     MemoryRegion page[E1000_SHADOW_RINGS];
     uint32_t *ram[E1000_SHADOW_RINGS];  /* the page as the guest sees it */
+    /* The page as last synchronised: a difference is a guest write. */
+    uint32_t seen[E1000_SHADOW_RINGS][E1000_OPT_PAGE_SIZE / 4];
     bool active[E1000_SHADOW_RINGS];
     QEMUTimer *poll_timer;
     int64_t last_work_ns;
     unsigned pending_kick;  /* rings whose folded tail still needs work */
+    bool syncing;           /* applying the page's writes via ops->write_reg */
     /* A poller other than our timer (the sidecore) watches the tails. */
     bool external_poller;
+    void (*wake_poller)(void *opaque);
+    void *poller_opaque;
 
     uint32_t *mac_reg;
     const E1000OptOps *ops;

@@ -102,6 +102,13 @@ static void *sidecore_thread(void *opaque)
     return NULL;
 }
 
+static void sidecore_wake(void *opaque)
+{
+    E1000Sidecore *sc = opaque;
+
+    qemu_event_set(&sc->wake);
+}
+
 static void vm_state_cb(void *opaque, bool running, RunState state)
 {
     E1000Sidecore *sc = opaque;
@@ -124,6 +131,8 @@ void e1000_sidecore_realize(E1000Sidecore *sc, E1000Shadow *shadow,
     sc->vm_running = runstate_is_running();
     if (shadow) {
         shadow->external_poller = true;
+        shadow->wake_poller = sidecore_wake;
+        shadow->poller_opaque = sc;
     }
     qemu_event_init(&sc->wake, false);
     sc->vmse = qemu_add_vm_change_state_handler(vm_state_cb, sc);

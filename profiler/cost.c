@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "vexitprof.skel.h"
+#include "cost.h"
+
+int cost_enable_stats(void)
+{
+	return bpf_enable_stats(BPF_STATS_RUN_TIME);
+}
+
+/*
+ * The probe must sit on a nop, like a USDT site: the kernel emulates a nop
+ * after the trap, while other instructions are single-stepped out of line,
+ * which costs far more and would overstate a USDT event.
+ */
+__attribute__((noinline)) void vexitprof_calib_target(int i)
+{
+	__asm__ volatile(".globl vexitprof_calib_nop\n"
+			 ".type vexitprof_calib_nop, @function\n"
+			 "vexitprof_calib_nop: nop\n"
+			 :
+			 : "r"(i)
+			 : "memory");
+}
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static double time_calls(int n)
+{
+	double t = now_ns();
+
+	for (int i = 0; i < n; i++)
+		vexitprof_calib_target(i);
+	return now_ns() - t;
+}
+
+double cost_calibrate_uprobe(struct vexitprof_bpf *skel)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = "vexitprof_calib_nop");
+	struct bpf_link *l;
+	const int n = 20000;
+	double base, with;
+
+	l = bpf_program__attach_uprobe_opts(skel->progs.calib_uprobe, 0, "/proc/self/exe", 0,
+					    &opts);
+	if (!l)
+		return 0;
+	time_calls(n); /* fault the probe page in */
+	with = time_calls(n);
+	bpf_link__destroy(l);
+	base = time_calls(n);
+	return with > base ? (with - base) / n : 0;
+}
+
+void cost_collect(struct vp_report *r, struct vexitprof_bpf *skel, bool stats, double trap_ns)
+{
+	struct vp_cost *c = &r->cost;
+	struct bpf_program *p;
+	double usdt_bpf_ns = 0;
+
+	memset(c, 0, sizeof(*c));
+	c->stats = stats;
+	c->trap_ns = trap_ns;
+	bpf_object__for_each_program(p, skel->obj)
+	{
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(p);
+		bool usdt = !strncmp(bpf_program__name(p), "usdt_", 5);
+
+		if (fd < 0 || !bpf_program__autoload(p) || bpf_obj_get_info_by_fd(fd, &info, &len))
+			continue;
+		if (!strcmp(bpf_program__name(p), "calib_uprobe"))
+			continue;
+		if (c->nprogs < (int)(sizeof(c->progs) / sizeof(c->progs[0]))) {
+			c->progs[c->nprogs].name = bpf_program__name(p);
+			c->progs[c->nprogs].run_cnt = info.run_cnt;
+			c->progs[c->nprogs].run_time_ns = info.run_time_ns;
+			c->nprogs++;
+		}
+		c->bpf_run_ns += info.run_time_ns;
+		c->bpf_run_cnt += info.run_cnt;
+		if (usdt)
+			usdt_bpf_ns += info.run_time_ns;
+	}
+	for (int i = VP_C_KVM_EXIT; i <= VP_C_INJ_VIRQ; i++)
+		c->events_kernel += r->cnt.c[i];
+	c->events_usdt = r->cnt.c[VP_C_USDT_MR] + r->cnt.c[VP_C_USDT_E1000];
+	/*
+	 * Events traced x measured per-event cost.  The BPF mean includes the
+	 * early returns for other processes' ioctls, which makes it cheaper per
+	 * run than a real event: the estimate leans low there and USDT events
+	 * add the calibrated trap.
+	 */
+	if (c->bpf_run_cnt)
+		c->est_ns =
+		    (double)(c->events_kernel + c->events_usdt) * c->bpf_run_ns / c->bpf_run_cnt;
+	c->est_ns += c->events_usdt * trap_ns;
+	(void)usdt_bpf_ns;
+}

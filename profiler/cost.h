@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* What tracing costs the traced threads: BPF run-time statistics plus a uprobe-trap calibration. */
+#ifndef VP_COST_H
+#define VP_COST_H
+#include "report.h"
+
+struct vexitprof_bpf;
+
+/* Turns on BPF run-time statistics for as long as the returned fd stays open (-1: unavailable). */
+int cost_enable_stats(void);
+/*
+ * Time one uprobe hit on a function of our own (the trap a USDT probe costs,
+ * which BPF statistics do not see).  Needs skel loaded with calib_uprobe.
+ */
+double cost_calibrate_uprobe(struct vexitprof_bpf *skel);
+/* Fill r->cost from the programs' run_cnt/run_time_ns and the counters. */
+void cost_collect(struct vp_report *r, struct vexitprof_bpf *skel, bool stats, double trap_ns);
+#endif

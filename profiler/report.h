@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* What the reporters print: the BPF maps read back and resolved to names. */
+#ifndef VP_REPORT_H
+#define VP_REPORT_H
+#include <stdio.h>
+#include <stdbool.h>
+#include "vexitprof.h"
+
+/* vcpu value of a row merged over all vCPUs, and of accesses not made by a vCPU thread */
+#define VP_ALL_VCPUS (-2)
+#define VP_NO_VCPU   (-1)
+
+struct vp_exit_row {
+	int vcpu;
+	unsigned int isa, reason;
+	struct vp_exit_val v;
+};
+
+struct vp_uexit_row {
+	int vcpu;
+	unsigned int reason;
+	struct vp_uexit_val v;
+};
+
+struct vp_dev_row {
+	int vcpu;
+	char device[VP_NAME_LEN];
+	char reg[64];
+	unsigned int dir;   /* enum vp_dir */
+	unsigned int space; /* enum vp_space */
+	bool addr_known, offset_known;
+	unsigned long long addr, offset, size;
+	unsigned long long kcount;  /* guest accesses seen by kvm_mmio/kvm_pio */
+	unsigned long long exits;   /* of which went to QEMU */
+	unsigned long long user_ns; /* QEMU user-space time for them */
+	unsigned long long kernel_ns, ktimed;
+	unsigned long long qemu_ops; /* memory_region_ops_* dispatches (USDT) */
+	unsigned long long count;    /* kcount under KVM, qemu_ops without kernel events */
+};
+
+struct vp_prog_cost {
+	const char *name;
+	unsigned long long run_cnt, run_time_ns;
+};
+
+struct vp_cost {
+	bool stats;	/* BPF run-time statistics were enabled */
+	double trap_ns; /* calibrated uprobe trap per USDT event, 0 if not measured */
+	unsigned long long bpf_run_ns, bpf_run_cnt;
+	unsigned long long events_kernel, events_usdt;
+	double est_ns; /* estimate of time tracing added to the traced threads */
+	struct vp_prog_cost progs[32];
+	int nprogs;
+};
+
+struct vp_report {
+	int pid;
+	char exe[256];
+	double duration_s;
+	int nr_vcpus;
+	bool usdt;	   /* USDT probes attached */
+	bool e1000_usdt;   /* e1000 probes attached */
+	bool exit_tp;	   /* kvm_exit/kvm_entry attached */
+	bool kvm_accesses; /* kernel saw guest accesses: counts come from kvm_mmio/kvm_pio */
+	bool per_vcpu;
+	bool qemu_exited;
+	struct vp_exit_row *exits;
+	size_t n_exits;
+	struct vp_uexit_row *uexits;
+	size_t n_uexits;
+	struct vp_dev_row *devs;
+	size_t n_devs;
+	struct vp_counters cnt;
+	unsigned long long txb[VP_TXB_SLOTS];
+	struct vp_cost cost;
+};
+
+struct vexitprof_bpf;
+struct vp_mtree;
+
+/* Read the maps; per_vcpu false merges rows over vCPUs.  Returns 0 or -errno. */
+int report_collect(struct vp_report *r, struct vexitprof_bpf *skel, const struct vp_mtree *mt);
+void report_free(struct vp_report *r);
+/* Label for a row's vcpu ("0", "all", "-") */
+const char *vcpu_label(int vcpu, char *buf, size_t len);
+const char *dir_name(unsigned int dir);
+/* Sum of interrupt-ish counters */
+unsigned long long report_interrupts(const struct vp_report *r);
+unsigned long long report_packets(const struct vp_report *r);
+unsigned long long report_device_accesses(const struct vp_report *r, const char *device);
+unsigned long long report_total_exits(const struct vp_report *r);
+
+void report_table(FILE *f, const struct vp_report *r, bool hist);
+void report_json(FILE *f, const struct vp_report *r);
+/* Folded stacks "vcpu;reason;device;register;handler weight", weight in ns (count when no time). */
+void report_folded(FILE *f, const struct vp_report *r);
+int report_flamegraph(const char *path, const struct vp_report *r);
+#endif

@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * --json: one object, schema "vexitprof/1" (profiler/JSON.md,
+ * profiler/json-schema.json).  Fields are only ever added within a schema
+ * version; renaming or removing one bumps it.
+ */
+#include <stdio.h>
+#include "report.h"
+#include "exit_reasons.h"
+#include "hist.h"
+
+static void jstr(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = *s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static void jvcpu(FILE *f, const struct vp_report *r, int vcpu)
+{
+	fprintf(f, "\"vcpu\": ");
+	if (!r->per_vcpu || vcpu < 0)
+		fprintf(f, "null");
+	else
+		fprintf(f, "%d", vcpu);
+}
+
+static double rate(const struct vp_report *r, unsigned long long n)
+{
+	return r->duration_s > 0 ? n / r->duration_s : 0;
+}
+
+static double share(const struct vp_report *r, unsigned long long ns)
+{
+	int n = r->per_vcpu ? 1 : (r->nr_vcpus > 0 ? r->nr_vcpus : 1);
+
+	return r->duration_s > 0 ? ns / (r->duration_s * 1e9 * n) : 0;
+}
+
+static void jhist(FILE *f, const __u64 *h)
+{
+	int first = 1;
+
+	fprintf(f, "[");
+	for (int i = 0; i < VP_HIST_SLOTS; i++) {
+		if (!h[i])
+			continue;
+		fprintf(f, "%s{\"lo_ns\": %llu, \"hi_ns\": %llu, \"count\": %llu}",
+			first ? "" : ", ", hist_slot_lo(i), hist_slot_hi(i),
+			(unsigned long long)h[i]);
+		first = 0;
+	}
+	fprintf(f, "]");
+}
+
+static void exits_json(FILE *f, const struct vp_report *r)
+{
+	char b[32];
+
+	fprintf(f, "  \"exits\": [");
+	for (size_t i = 0; i < r->n_exits; i++) {
+		const struct vp_exit_row *e = &r->exits[i];
+
+		fprintf(f, "%s\n    {", i ? "," : "");
+		jvcpu(f, r, e->vcpu);
+		fprintf(f, ", \"isa\": \"%s\", \"reason\": ", isa_name(e->isa));
+		jstr(f, exit_reason_name(e->isa, e->reason, b, sizeof(b)));
+		fprintf(
+		    f,
+		    ", \"code\": %u, \"count\": %llu, \"rate\": %.3f, \"timed\": %llu, "
+		    "\"total_ns\": %llu, \"user_ns\": %llu, \"share\": %.6f, \"mean_ns\": %.1f, "
+		    "\"p50_ns\": %.1f, \"p99_ns\": %.1f, \"hist\": ",
+		    e->reason, (unsigned long long)e->v.count, rate(r, e->v.count),
+		    (unsigned long long)e->v.timed, (unsigned long long)e->v.total_ns,
+		    (unsigned long long)e->v.user_ns, share(r, e->v.total_ns),
+		    e->v.timed ? (double)e->v.total_ns / e->v.timed : 0.0,
+		    hist_percentile(e->v.hist, VP_HIST_SLOTS, 50),
+		    hist_percentile(e->v.hist, VP_HIST_SLOTS, 99));
+		jhist(f, e->v.hist);
+		fprintf(f, "}");
+	}
+	fprintf(f, "%s],\n", r->n_exits ? "\n  " : "");
+}
+
+static void uexits_json(FILE *f, const struct vp_report *r)
+{
+	char b[32];
+
+	fprintf(f, "  \"userspace_exits\": [");
+	for (size_t i = 0; i < r->n_uexits; i++) {
+		const struct vp_uexit_row *u = &r->uexits[i];
+
+		fprintf(f, "%s\n    {", i ? "," : "");
+		jvcpu(f, r, u->vcpu);
+		fprintf(f, ", \"reason\": ");
+		jstr(f, uexit_reason_name(u->reason, b, sizeof(b)));
+		fprintf(f,
+			", \"code\": %u, \"count\": %llu, \"rate\": %.3f, \"timed\": %llu, "
+			"\"user_ns\": %llu, \"share\": %.6f, \"mean_ns\": %.1f, \"p50_ns\": %.1f, "
+			"\"p99_ns\": %.1f, \"hist\": ",
+			u->reason, (unsigned long long)u->v.count, rate(r, u->v.count),
+			(unsigned long long)u->v.timed, (unsigned long long)u->v.user_ns,
+			share(r, u->v.user_ns),
+			u->v.timed ? (double)u->v.user_ns / u->v.timed : 0.0,
+			hist_percentile(u->v.hist, VP_HIST_SLOTS, 50),
+			hist_percentile(u->v.hist, VP_HIST_SLOTS, 99));
+		jhist(f, u->v.hist);
+		fprintf(f, "}");
+	}
+	fprintf(f, "%s],\n", r->n_uexits ? "\n  " : "");
+}
+
+static void devs_json(FILE *f, const struct vp_report *r)
+{
+	fprintf(f, "  \"accesses\": [");
+	for (size_t i = 0; i < r->n_devs; i++) {
+		const struct vp_dev_row *d = &r->devs[i];
+
+		fprintf(f, "%s\n    {", i ? "," : "");
+		jvcpu(f, r, d->vcpu);
+		fprintf(f, ", \"device\": ");
+		jstr(f, d->device);
+		fprintf(f, ", \"register\": ");
+		jstr(f, d->reg);
+		fprintf(f, ", \"dir\": \"%s\", \"space\": \"%s\", \"addr\": ", dir_name(d->dir),
+			d->space == VP_PIO ? "pio" : "mmio");
+		if (d->addr_known)
+			fprintf(f, "%llu", d->addr);
+		else
+			fprintf(f, "null");
+		fprintf(f, ", \"offset\": ");
+		if (d->offset_known)
+			fprintf(f, "%llu", d->offset);
+		else
+			fprintf(f, "null");
+		fprintf(f, ", \"size\": %llu, \"count\": %llu, \"rate\": %.3f", d->size, d->count,
+			rate(r, d->count));
+		if (r->kvm_accesses) {
+			fprintf(f,
+				", \"guest_accesses\": %llu, \"exits\": %llu, \"in_kernel\": %llu, "
+				"\"user_ns\": %llu, \"kernel_ns\": ",
+				d->kcount, d->exits, d->kcount - d->exits, d->user_ns);
+			/* kernel time needs kvm_exit/kvm_entry, which PVM hosts do not fire */
+			if (d->ktimed)
+				fprintf(f, "%llu", d->kernel_ns);
+			else
+				fprintf(f, "null");
+		} else
+			fprintf(f,
+				", \"guest_accesses\": null, \"exits\": null, \"in_kernel\": null, "
+				"\"user_ns\": null, \"kernel_ns\": null");
+		fprintf(f, ", \"qemu_ops\": %llu}", d->qemu_ops);
+	}
+	fprintf(f, "%s],\n", r->n_devs ? "\n  " : "");
+}
+
+static void e1000_json(FILE *f, const struct vp_report *r)
+{
+	const unsigned long long *c = r->cnt.c;
+	unsigned long long pk = report_packets(r);
+	int first = 1;
+
+	fprintf(f, "  \"e1000\": ");
+	if (!r->e1000_usdt) {
+		fprintf(f, "null,\n");
+		return;
+	}
+	fprintf(
+	    f,
+	    "{\"tx_batches\": %llu, \"tx_descriptors\": %llu, \"tx_frames\": %llu, "
+	    "\"rx_frames\": %llu, \"rx_bytes\": %llu, \"irq_raise\": %llu, \"irq_lower\": %llu, "
+	    "\"per_packet\": ",
+	    c[VP_C_E1000_TX_BATCHES], c[VP_C_E1000_TX_DESCS], c[VP_C_E1000_TX_FRAMES],
+	    c[VP_C_E1000_RX_FRAMES], c[VP_C_E1000_RX_BYTES], c[VP_C_E1000_IRQ_RAISE],
+	    c[VP_C_E1000_IRQ_LOWER]);
+	if (pk)
+		fprintf(f, "{\"exits\": %.6f, \"mmio\": %.6f, \"interrupts\": %.6f}",
+			(double)report_total_exits(r) / pk,
+			(double)report_device_accesses(r, "e1000-mmio") / pk,
+			(double)report_interrupts(r) / pk);
+	else
+		fprintf(f, "null");
+	fprintf(f, ", \"tx_batch_hist\": [");
+	for (int i = 0; i < VP_TXB_SLOTS; i++) {
+		if (!r->txb[i])
+			continue;
+		fprintf(f, "%s{\"frames\": %d, \"ge\": %s, \"count\": %llu}", first ? "" : ", ", i,
+			i == VP_TXB_SLOTS - 1 ? "true" : "false", r->txb[i]);
+		first = 0;
+	}
+	fprintf(f, "]},\n");
+}
+
+static void cost_json(FILE *f, const struct vp_report *r)
+{
+	const struct vp_cost *c = &r->cost;
+
+	fprintf(f,
+		"  \"interrupts\": {\"kvm_set_irq\": %llu, \"kvm_msi_set_irq\": %llu, "
+		"\"kvm_inj_virq\": %llu},\n",
+		r->cnt.c[VP_C_SET_IRQ], r->cnt.c[VP_C_MSI_SET_IRQ], r->cnt.c[VP_C_INJ_VIRQ]);
+	fprintf(f,
+		"  \"cost\": {\"events_kernel\": %llu, \"events_usdt\": %llu, \"bpf_stats\": %s, "
+		"\"bpf_run_cnt\": %llu, \"bpf_run_ns\": %llu, \"uprobe_trap_ns\": %.1f, "
+		"\"estimated_ns\": %.0f, \"share\": %.6f, \"programs\": [",
+		c->events_kernel, c->events_usdt, c->stats ? "true" : "false", c->bpf_run_cnt,
+		c->bpf_run_ns, c->trap_ns, c->est_ns, share(r, (unsigned long long)c->est_ns));
+	for (int i = 0; i < c->nprogs; i++)
+		fprintf(f, "%s{\"name\": \"%s\", \"run_cnt\": %llu, \"run_time_ns\": %llu}",
+			i ? ", " : "", c->progs[i].name, c->progs[i].run_cnt,
+			c->progs[i].run_time_ns);
+	fprintf(f, "]},\n");
+	fprintf(f, "  \"lost\": {\"dropped\": %llu, \"unpaired\": %llu}\n", r->cnt.c[VP_C_DROPPED],
+		r->cnt.c[VP_C_UNPAIRED]);
+}
+
+void report_json(FILE *f, const struct vp_report *r)
+{
+	fprintf(f, "{\n  \"schema\": \"vexitprof/1\",\n  \"pid\": %d,\n  \"qemu\": ", r->pid);
+	jstr(f, r->exe);
+	fprintf(f,
+		",\n  \"duration_s\": %.6f,\n  \"vcpus\": %d,\n  \"per_vcpu\": %s,\n"
+		"  \"usdt\": %s,\n  \"e1000_usdt\": %s,\n  \"exit_tracepoints\": %s,\n"
+		"  \"source\": \"%s\",\n  \"qemu_exited\": %s,\n",
+		r->duration_s, r->nr_vcpus, r->per_vcpu ? "true" : "false",
+		r->usdt ? "true" : "false", r->e1000_usdt ? "true" : "false",
+		r->exit_tp ? "true" : "false", r->kvm_accesses ? "kvm" : "usdt",
+		r->qemu_exited ? "true" : "false");
+	exits_json(f, r);
+	uexits_json(f, r);
+	devs_json(f, r);
+	e1000_json(f, r);
+	cost_json(f, r);
+	fprintf(f, "}\n");
+}

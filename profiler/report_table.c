@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The default human-readable report, laid out like `perf kvm stat report`. */
+#include <stdio.h>
+#include <string.h>
+#include "report.h"
+#include "exit_reasons.h"
+#include "hist.h"
+
+static double vcpu_ns(const struct vp_report *r)
+{
+	int n = r->per_vcpu ? 1 : (r->nr_vcpus > 0 ? r->nr_vcpus : 1);
+
+	return r->duration_s * 1e9 * n;
+}
+
+static double rate(const struct vp_report *r, unsigned long long n)
+{
+	return r->duration_s > 0 ? n / r->duration_s : 0;
+}
+
+static void vcol(FILE *f, const struct vp_report *r, int vcpu)
+{
+	char b[16];
+
+	if (r->per_vcpu)
+		fprintf(f, "%-5s ", vcpu_label(vcpu, b, sizeof(b)));
+}
+
+static void exits_table(FILE *f, const struct vp_report *r, bool hist)
+{
+	char b[32];
+
+	fprintf(f, "\nVM exits (kvm:kvm_exit .. kvm:kvm_entry)\n");
+	if (!r->n_exits) {
+		fprintf(f,
+			"  none: kvm:kvm_exit %s (on PVM hosts it never fires; exits to QEMU "
+			"below still are measured)\n",
+			r->exit_tp ? "did not fire" : "is not available");
+		return;
+	}
+	if (r->per_vcpu)
+		fprintf(f, "%-5s ", "VCPU");
+	fprintf(f, "%-4s %-24s %10s %10s %10s %6s %9s %9s %9s %10s\n", "ISA", "REASON", "COUNT",
+		"RATE/s", "TIME(ms)", "SHARE", "MEAN(us)", "P50(us)", "P99(us)", "QEMU(ms)");
+	for (size_t i = 0; i < r->n_exits; i++) {
+		const struct vp_exit_row *e = &r->exits[i];
+		double mean = e->v.timed ? (double)e->v.total_ns / e->v.timed : 0;
+
+		vcol(f, r, e->vcpu);
+		fprintf(f, "%-4s %-24s %10llu %10.0f %10.3f %5.1f%% %9.2f %9.2f %9.2f %10.3f\n",
+			isa_name(e->isa), exit_reason_name(e->isa, e->reason, b, sizeof(b)),
+			(unsigned long long)e->v.count, rate(r, e->v.count), e->v.total_ns / 1e6,
+			100.0 * e->v.total_ns / vcpu_ns(r), mean / 1e3,
+			hist_percentile(e->v.hist, VP_HIST_SLOTS, 50) / 1e3,
+			hist_percentile(e->v.hist, VP_HIST_SLOTS, 99) / 1e3, e->v.user_ns / 1e6);
+		if (hist)
+			hist_print(f, e->v.hist, VP_HIST_SLOTS, "ns", "      ");
+	}
+}
+
+static void uexits_table(FILE *f, const struct vp_report *r, bool hist)
+{
+	char b[32];
+
+	fprintf(f, "\nExits to QEMU user space (KVM_RUN return .. next KVM_RUN)\n");
+	if (!r->n_uexits) {
+		fprintf(f, "  none seen%s\n", r->kvm_accesses ? "" : " (not a KVM guest, or idle)");
+		return;
+	}
+	if (r->per_vcpu)
+		fprintf(f, "%-5s ", "VCPU");
+	fprintf(f, "%-29s %10s %10s %10s %6s %9s %9s %9s\n", "REASON", "COUNT", "RATE/s",
+		"QEMU(ms)", "SHARE", "MEAN(us)", "P50(us)", "P99(us)");
+	for (size_t i = 0; i < r->n_uexits; i++) {
+		const struct vp_uexit_row *u = &r->uexits[i];
+		double mean = u->v.timed ? (double)u->v.user_ns / u->v.timed : 0;
+
+		vcol(f, r, u->vcpu);
+		fprintf(f, "%-29s %10llu %10.0f %10.3f %5.1f%% %9.2f %9.2f %9.2f\n",
+			uexit_reason_name(u->reason, b, sizeof(b)), (unsigned long long)u->v.count,
+			rate(r, u->v.count), u->v.user_ns / 1e6, 100.0 * u->v.user_ns / vcpu_ns(r),
+			mean / 1e3, hist_percentile(u->v.hist, VP_HIST_SLOTS, 50) / 1e3,
+			hist_percentile(u->v.hist, VP_HIST_SLOTS, 99) / 1e3);
+		if (hist)
+			hist_print(f, u->v.hist, VP_HIST_SLOTS, "ns", "      ");
+	}
+}
+
+static void dev_table(FILE *f, const struct vp_report *r)
+{
+	fprintf(f, "\nDevice accesses (%s)\n",
+		r->kvm_accesses ? "guest MMIO/PIO seen by KVM; QEMU-OPS: memory_region_ops USDT"
+				: "memory_region_ops USDT: QEMU's dispatches");
+	if (!r->n_devs) {
+		fprintf(f, "  none seen\n");
+		return;
+	}
+	if (r->per_vcpu)
+		fprintf(f, "%-5s ", "VCPU");
+	fprintf(f, "%-16s %-16s %-5s %10s %10s %9s %9s %10s %10s %10s\n", "DEVICE", "REGISTER",
+		"R/W", "COUNT", "RATE/s", "TO-QEMU", "IN-KERNEL", "KERN(ms)", "QEMU(ms)",
+		"QEMU-OPS");
+	for (size_t i = 0; i < r->n_devs; i++) {
+		const struct vp_dev_row *d = &r->devs[i];
+		char tq[24] = "-", ik[24] = "-", kt[24] = "-", ut[24] = "-";
+
+		if (r->kvm_accesses) {
+			snprintf(tq, sizeof(tq), "%llu", d->exits);
+			snprintf(ik, sizeof(ik), "%llu", d->kcount - d->exits);
+			snprintf(ut, sizeof(ut), "%.3f", d->user_ns / 1e6);
+			if (d->ktimed)
+				snprintf(kt, sizeof(kt), "%.3f", d->kernel_ns / 1e6);
+		}
+		vcol(f, r, d->vcpu);
+		fprintf(f, "%-16s %-16s %-5s %10llu %10.0f %9s %9s %10s %10s %10llu\n", d->device,
+			d->reg, dir_name(d->dir), d->count, rate(r, d->count), tq, ik, kt, ut,
+			d->qemu_ops);
+	}
+}
+
+static void e1000_section(FILE *f, const struct vp_report *r)
+{
+	const unsigned long long *c = r->cnt.c;
+	unsigned long long pk = report_packets(r), b = c[VP_C_E1000_TX_BATCHES];
+	unsigned long long max = 0;
+
+	if (!r->e1000_usdt)
+		return;
+	fprintf(f,
+		"\ne1000 (USDT): %llu TX frames in %llu batches (%llu descriptors), %llu RX "
+		"frames; IRQ raised %llu, lowered %llu\n",
+		c[VP_C_E1000_TX_FRAMES], b, c[VP_C_E1000_TX_DESCS], c[VP_C_E1000_RX_FRAMES],
+		c[VP_C_E1000_IRQ_RAISE], c[VP_C_E1000_IRQ_LOWER]);
+	if (!pk)
+		return;
+	fprintf(f, "  per packet: %.3f exits, %.3f e1000 MMIO, %.3f interrupts\n",
+		(double)report_total_exits(r) / pk,
+		(double)report_device_accesses(r, "e1000-mmio") / pk,
+		(double)report_interrupts(r) / pk);
+	if (!b)
+		return;
+	fprintf(f, "  TX batch size (frames per TDT-triggered batch):\n");
+	for (int i = 0; i < VP_TXB_SLOTS; i++)
+		if (r->txb[i] > max)
+			max = r->txb[i];
+	for (int i = 0; i < VP_TXB_SLOTS; i++) {
+		char star[41];
+		int w = max ? (int)(r->txb[i] * 40 / max) : 0;
+
+		if (!r->txb[i])
+			continue;
+		memset(star, '*', w);
+		star[w] = 0;
+		fprintf(f, "    %3d%s : %-10llu |%-40s|\n", i, i == VP_TXB_SLOTS - 1 ? "+" : " ",
+			r->txb[i], star);
+	}
+}
+
+static void cost_section(FILE *f, const struct vp_report *r)
+{
+	const struct vp_cost *c = &r->cost;
+
+	fprintf(f, "\nInterrupts: kvm_set_irq %llu, kvm_msi_set_irq %llu, kvm_inj_virq %llu\n",
+		r->cnt.c[VP_C_SET_IRQ], r->cnt.c[VP_C_MSI_SET_IRQ], r->cnt.c[VP_C_INJ_VIRQ]);
+	fprintf(f, "Tracing: %llu kernel events, %llu USDT events; ", c->events_kernel,
+		c->events_usdt);
+	if (c->stats && c->bpf_run_cnt)
+		fprintf(f, "BPF %.0f ns/run over %llu runs", (double)c->bpf_run_ns / c->bpf_run_cnt,
+			c->bpf_run_cnt);
+	else
+		fprintf(f, "BPF run time not available");
+	if (c->trap_ns > 0)
+		fprintf(f, ", uprobe trap %.0f ns/USDT event", c->trap_ns);
+	fprintf(f, "; cost about %.3f ms (%.3f%% of vCPU time)\n", c->est_ns / 1e6,
+		r->duration_s > 0 ? 100.0 * c->est_ns / vcpu_ns(r) : 0);
+	fprintf(f, "Lost: %llu (aggregate maps full), unpaired kvm_exit/kvm_entry %llu\n",
+		r->cnt.c[VP_C_DROPPED], r->cnt.c[VP_C_UNPAIRED]);
+}
+
+void report_table(FILE *f, const struct vp_report *r, bool hist)
+{
+	fprintf(f, "vexitprof: QEMU pid %d (%s), %.2f s, %d vCPU%s, %s%s\n", r->pid, r->exe,
+		r->duration_s, r->nr_vcpus, r->nr_vcpus == 1 ? "" : "s",
+		r->usdt ? "kernel events + USDT" : "kernel events only",
+		r->qemu_exited ? " (QEMU exited)" : "");
+	exits_table(f, r, hist);
+	uexits_table(f, r, hist);
+	dev_table(f, r);
+	e1000_section(f, r);
+	cost_section(f, r);
+}

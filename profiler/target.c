@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/capability.h>
+#include "target.h"
+
+bool target_alive(int pid)
+{
+	char p[64];
+
+	snprintf(p, sizeof(p), "/proc/%d/stat", pid);
+	if (access(p, F_OK))
+		return false;
+	/* a zombie has exited: its exe link is gone */
+	snprintf(p, sizeof(p), "/proc/%d/exe", pid);
+	char b[8];
+	return readlink(p, b, sizeof(b)) > 0 || errno != ENOENT;
+}
+
+bool target_exe(int pid, char *buf, size_t len)
+{
+	char p[64];
+	ssize_t n;
+
+	snprintf(p, sizeof(p), "/proc/%d/exe", pid);
+	n = readlink(p, buf, len - 1);
+	if (n < 0)
+		return false;
+	buf[n] = 0;
+	return true;
+}
+
+bool target_is_qemu(int pid, const char *exe)
+{
+	const char *base = strrchr(exe, '/');
+	char p[64], comm[64] = "";
+	FILE *f;
+
+	base = base ? base + 1 : exe;
+	if (!strncmp(base, "qemu-system-", 12))
+		return true;
+	snprintf(p, sizeof(p), "/proc/%d/comm", pid);
+	f = fopen(p, "r");
+	if (f) {
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = 0;
+		fclose(f);
+	}
+	return !strncmp(comm, "qemu-system-", 12);
+}
+
+int target_has_usdt(const char *path, const char *provider)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), found = 0;
+	Elf *e;
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+
+	if (fd < 0)
+		return -errno;
+	elf_version(EV_CURRENT);
+	e = elf_begin(fd, ELF_C_READ, NULL);
+	if (!e || elf_getshdrstrndx(e, &shstrndx)) {
+		if (e)
+			elf_end(e);
+		close(fd);
+		return -EINVAL;
+	}
+	while (!found && (scn = elf_nextscn(e, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+		GElf_Nhdr nh;
+		size_t off = 0, noff, doff;
+		const char *name;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE)
+			continue;
+		name = elf_strptr(e, shstrndx, sh.sh_name);
+		if (!name || strcmp(name, ".note.stapsdt"))
+			continue;
+		d = elf_getdata(scn, NULL);
+		while (d && (off = gelf_getnote(d, off, &nh, &noff, &doff)) > 0) {
+			/* desc: 3 addresses, then "provider\0name\0args\0" */
+			const char *desc = (const char *)d->d_buf + doff;
+			size_t asz = gelf_getclass(e) == ELFCLASS32 ? 4 : 8;
+
+			if (nh.n_type == 3 && nh.n_descsz > 3 * asz &&
+			    !strcmp(desc + 3 * asz, provider)) {
+				found = 1;
+				break;
+			}
+		}
+	}
+	elf_end(e);
+	close(fd);
+	return found;
+}
+
+static int comm_vcpu(const char *comm)
+{
+	int n;
+	char kind[16];
+
+	/* QEMU names vCPU threads "CPU <index>/<accel>" */
+	if (sscanf(comm, "CPU %d/%15s", &n, kind) == 2)
+		return n;
+	return -1;
+}
+
+/* tid -> vCPU learned from KVM_RUN's fd; survives QEMU's exit so the final report can use it */
+static struct {
+	int tid, vcpu;
+} tid_vcpu[256];
+static int n_tid_vcpu;
+
+static int fd_vcpu(int pid, int fd)
+{
+	char p[96], l[128];
+	ssize_t n;
+	int v;
+
+	snprintf(p, sizeof(p), "/proc/%d/fd/%d", pid, fd);
+	n = readlink(p, l, sizeof(l) - 1);
+	if (n <= 0)
+		return -1;
+	l[n] = 0;
+	if (sscanf(l, "anon_inode:kvm-vcpu:%d", &v) == 1)
+		return v;
+	return -1;
+}
+
+void target_note_run_fd(int pid, int tid, int fd)
+{
+	int v;
+
+	for (int i = 0; i < n_tid_vcpu; i++)
+		if (tid_vcpu[i].tid == tid)
+			return;
+	v = fd_vcpu(pid, fd);
+	if (v < 0 || n_tid_vcpu >= (int)(sizeof(tid_vcpu) / sizeof(tid_vcpu[0])))
+		return;
+	tid_vcpu[n_tid_vcpu].tid = tid;
+	tid_vcpu[n_tid_vcpu].vcpu = v;
+	n_tid_vcpu++;
+}
+
+int target_count_vcpu_fds(int pid)
+{
+	char p[64];
+	DIR *d;
+	struct dirent *de;
+	int n = 0;
+
+	snprintf(p, sizeof(p), "/proc/%d/fd", pid);
+	d = opendir(p);
+	if (!d)
+		return 0;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && fd_vcpu(pid, atoi(de->d_name)) >= 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+int target_tid_vcpu(int pid, int tid)
+{
+	char p[96], comm[64] = "";
+	FILE *f;
+
+	for (int i = 0; i < n_tid_vcpu; i++)
+		if (tid_vcpu[i].tid == tid)
+			return tid_vcpu[i].vcpu;
+
+	snprintf(p, sizeof(p), "/proc/%d/task/%d/comm", pid, tid);
+	f = fopen(p, "r");
+	if (!f)
+		return -1;
+	if (!fgets(comm, sizeof(comm), f))
+		comm[0] = 0;
+	fclose(f);
+	return comm_vcpu(comm);
+}
+
+int target_vcpu_threads(int pid, void (*cb)(int tid, int vcpu, void *), void *arg)
+{
+	char p[64];
+	DIR *d;
+	struct dirent *de;
+	int n = 0;
+
+	snprintf(p, sizeof(p), "/proc/%d/task", pid);
+	d = opendir(p);
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		int tid = atoi(de->d_name), v;
+
+		if (tid <= 0)
+			continue;
+		v = target_tid_vcpu(pid, tid);
+		if (v < 0)
+			continue;
+		n++;
+		if (cb)
+			cb(tid, v, arg);
+	}
+	closedir(d);
+	return n;
+}
+
+bool target_have_caps(void)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct d[2] = {};
+	unsigned long long eff;
+
+	if (syscall(SYS_capget, &h, d))
+		return geteuid() == 0;
+	eff = d[0].effective | ((unsigned long long)d[1].effective << 32);
+#define HAS(c) (eff & (1ULL << (c)))
+	return HAS(CAP_SYS_ADMIN) || (HAS(CAP_BPF) && HAS(CAP_PERFMON));
+#undef HAS
+}
+
+int target_check_tracefs(const char *dir)
+{
+	char p[512];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/events", dir);
+	if (stat(p, &st)) {
+		if (mount("nodev", dir, "tracefs", 0, NULL)) {
+			fprintf(
+			    stderr,
+			    "vexitprof: tracefs is not mounted at %s and mounting it failed (%s); "
+			    "run: mount -t tracefs nodev %s\n",
+			    dir, strerror(errno), dir);
+			return VP_EXIT_NOTRACE;
+		}
+		fprintf(stderr, "vexitprof: mounted tracefs on %s\n", dir);
+	}
+	snprintf(p, sizeof(p), "%s/events/kvm/kvm_mmio", dir);
+	if (stat(p, &st)) {
+		fprintf(stderr,
+			"vexitprof: this kernel has no kvm tracepoints (%s/events/kvm missing): "
+			"is KVM enabled (CONFIG_KVM, kvm module loaded)?\n",
+			dir);
+		return VP_EXIT_NOTRACE;
+	}
+	return 0;
+}
+
+int target_lock(int pid, int *holder)
+{
+	char p[96], buf[32];
+	int fd;
+	ssize_t n;
+
+	*holder = 0;
+	mkdir("/run/vexitprof", 0755);
+	snprintf(p, sizeof(p), "/run/vexitprof/%d.lock", pid);
+	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		n = pread(fd, buf, sizeof(buf) - 1, 0);
+		if (n > 0) {
+			buf[n] = 0;
+			*holder = atoi(buf);
+		}
+		close(fd);
+		return -1;
+	}
+	/* the lock dies with the process, so a crashed vexitprof never blocks the next one */
+	n = snprintf(buf, sizeof(buf), "%d\n", getpid());
+	if (ftruncate(fd, 0) || pwrite(fd, buf, n, 0) != n) {
+		/* the pid in the file is informational only */
+	}
+	return fd;
+}

@@ -1,0 +1,522 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vexitprof: attribute VM-exit and device-emulation cost of one QEMU process,
+ * down to the device register.  Options, checks, attach, the wait loop.
+ */
+#include <argp.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "vexitprof.skel.h"
+#include "vexitprof.h"
+#include "report.h"
+#include "target.h"
+#include "cost.h"
+#include "qmp.h"
+
+static struct env {
+	int pid;
+	double duration;
+	double interval;
+	bool per_vcpu, hist, json, folded, no_usdt, verbose, no_calib;
+	const char *flamegraph;
+	const char *qmp;
+	const char *ready_file;
+	const char *tracefs;
+} env = {.tracefs = "/sys/kernel/tracing"};
+
+const char *argp_program_version = "vexitprof 0.1";
+static const char doc[] =
+    "Attribute the VM-exit and device-emulation cost of one QEMU process, down to the device "
+    "register.\n\n"
+    "Examples:\n"
+    "  vexitprof -p $(pidof qemu-system-x86_64)            # table until Ctrl-C\n"
+    "  vexitprof -p PID -d 10 --json > out.json            # 10 s, JSON (profiler/JSON.md)\n"
+    "  vexitprof -p PID -d 10 --flamegraph exits.svg       # SVG flame graph\n"
+    "  vexitprof -p PID -i 1                               # live table every second\n";
+
+enum {
+	OPT_JSON = 0x100,
+	OPT_FOLDED,
+	OPT_FLAME,
+	OPT_QMP,
+	OPT_NO_USDT,
+	OPT_READY,
+	OPT_PER_VCPU,
+	OPT_HIST,
+	OPT_TRACEFS,
+	OPT_NO_CALIB,
+};
+
+static const struct argp_option opts[] = {
+    {"pid", 'p', "PID", 0, "QEMU process to profile (required)", 0},
+    {"duration", 'd', "SEC", 0, "Stop after SEC seconds (default: until Ctrl-C)", 0},
+    {"interval", 'i', "SEC", 0, "Live mode: print the table every SEC seconds", 0},
+    {"per-vcpu", OPT_PER_VCPU, NULL, 0, "Break every table down by vCPU", 0},
+    {"hist", OPT_HIST, NULL, 0, "Print log2 latency histograms", 0},
+    {"json", OPT_JSON, NULL, 0, "Print the report as JSON (schema: profiler/JSON.md)", 0},
+    {"folded", OPT_FOLDED, NULL, 0, "Print folded stacks (vcpu;reason;device;register;handler ns)",
+     0},
+    {"flamegraph", OPT_FLAME, "FILE", 0, "Write an SVG flame graph to FILE", 0},
+    {"qmp", OPT_QMP, "SOCKET", 0, "Name addresses no USDT event named via QMP `info mtree`", 0},
+    {"no-usdt", OPT_NO_USDT, NULL, 0, "Kernel events only, do not attach QEMU's USDT probes", 0},
+    {"ready-file", OPT_READY, "PATH", 0, "Create PATH once every probe is attached", 0},
+    {"tracefs", OPT_TRACEFS, "DIR", OPTION_HIDDEN, "Where tracefs is (tests)", 0},
+    {"no-calibrate", OPT_NO_CALIB, NULL, 0, "Skip the uprobe cost calibration", 0},
+    {"verbose", 'v', NULL, 0, "Show libbpf's messages", 0},
+    {},
+};
+
+static double parse_sec(const char *arg, struct argp_state *state)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (errno || *end || v <= 0)
+		argp_error(state, "invalid number of seconds: %s", arg);
+	return v;
+}
+
+static error_t parse_arg(int key, char *arg, struct argp_state *state)
+{
+	char *end;
+
+	switch (key) {
+	case 'p':
+		errno = 0;
+		env.pid = strtol(arg, &end, 10);
+		if (errno || *end || env.pid <= 0)
+			argp_error(state, "invalid pid: %s", arg);
+		break;
+	case 'd':
+		env.duration = parse_sec(arg, state);
+		break;
+	case 'i':
+		env.interval = parse_sec(arg, state);
+		break;
+	case OPT_PER_VCPU:
+		env.per_vcpu = true;
+		break;
+	case OPT_HIST:
+		env.hist = true;
+		break;
+	case OPT_JSON:
+		env.json = true;
+		break;
+	case OPT_FOLDED:
+		env.folded = true;
+		break;
+	case OPT_FLAME:
+		env.flamegraph = arg;
+		break;
+	case OPT_QMP:
+		env.qmp = arg;
+		break;
+	case OPT_NO_USDT:
+		env.no_usdt = true;
+		break;
+	case OPT_READY:
+		env.ready_file = arg;
+		break;
+	case OPT_TRACEFS:
+		env.tracefs = arg;
+		break;
+	case OPT_NO_CALIB:
+		env.no_calib = true;
+		break;
+	case 'v':
+		env.verbose = true;
+		break;
+	case ARGP_KEY_END:
+		if (!env.pid)
+			argp_error(state, "-p PID is required");
+		if (env.json && env.folded)
+			argp_error(state, "--json and --folded both write to stdout: pick one");
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+/*
+ * libbpf explains a failure in many lines; we print one line per failure
+ * ourselves, so keep libbpf quiet unless asked.
+ */
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	(void)level;
+	if (!env.verbose)
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+static volatile sig_atomic_t stop;
+
+/* seconds of BPF run-time statistics at the start of a profile */
+#define VP_STATS_WINDOW_S 2.0
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static double mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+struct attach_state {
+	struct bpf_link *links[32];
+	int n;
+};
+
+/*
+ * Name the vCPU threads that exist now, so kernel events are keyed by vCPU even
+ * where kvm_exit (which carries vcpu_id) never fires.  Only works when QEMU
+ * names its threads (-name debug-threads=on); learn_vcpus() covers the rest.
+ */
+static void prefill_vcpu(int tid, int vcpu, void *arg)
+{
+	struct vexitprof_bpf *skel = arg;
+	struct vp_thread st = {.vcpu = vcpu};
+	__u32 key = tid;
+
+	bpf_map_update_elem(bpf_map__fd(skel->maps.threads), &key, &st, BPF_NOEXIST);
+}
+
+/* Threads seen entering KVM_RUN: the fd they used names their vCPU. */
+static void learn_vcpus(struct vexitprof_bpf *skel)
+{
+	int fd = bpf_map__fd(skel->maps.threads);
+	__u32 key, *prev = NULL;
+	struct vp_thread st;
+
+	while (!bpf_map_get_next_key(fd, prev, &key)) {
+		if (!bpf_map_lookup_elem(fd, &key, &st) && (st.vcpu & VP_TID_FLAG) && st.run_fd > 0)
+			target_note_run_fd(env.pid, key, st.run_fd);
+		prev = &key;
+	}
+}
+
+static bool tp_exists(const char *cat, const char *name)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p), "%s/events/%s/%s", env.tracefs, cat, name);
+	return !access(p, F_OK);
+}
+
+struct tp_prog {
+	struct bpf_program *prog;
+	const char *cat, *name;
+	bool required;
+};
+
+static int attach_usdt(struct vexitprof_bpf *skel, struct attach_state *as, const char *exe,
+		       bool *e1000)
+{
+	struct {
+		struct bpf_program *prog;
+		const char *name;
+		bool e1000;
+	} u[] = {
+	    {skel->progs.usdt_mr_read, "memory_region_ops_read", false},
+	    {skel->progs.usdt_mr_write, "memory_region_ops_write", false},
+	    {skel->progs.usdt_e1000_tx_batch, "e1000_tx_batch", true},
+	    {skel->progs.usdt_e1000_rx_frame, "e1000_rx_frame", true},
+	    {skel->progs.usdt_e1000_irq_raise, "e1000_irq_raise", true},
+	    {skel->progs.usdt_e1000_irq_lower, "e1000_irq_lower", true},
+	};
+	int ok_e1000 = 0;
+
+	for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
+		struct bpf_link *l =
+		    bpf_program__attach_usdt(u[i].prog, env.pid, exe, "qemu", u[i].name, NULL);
+
+		if (!l) {
+			/* a QEMU without our e1000 patch simply has no per-packet figures */
+			if (u[i].e1000)
+				continue;
+			fprintf(stderr, "vexitprof: cannot attach USDT qemu:%s in %s: %s\n",
+				u[i].name, exe, strerror(errno));
+			return -1;
+		}
+		as->links[as->n++] = l;
+		ok_e1000 += u[i].e1000;
+	}
+	*e1000 = ok_e1000 > 0;
+	return 0;
+}
+
+static void collect(struct vp_report *r, struct vexitprof_bpf *skel, struct vp_mtree *mt,
+		    bool stats, double trap_ns, bool per_vcpu)
+{
+	r->per_vcpu = per_vcpu;
+	report_free(r);
+	if (report_collect(r, skel, mt))
+		fprintf(stderr, "vexitprof: reading the BPF maps failed\n");
+	cost_collect(r, skel, stats, trap_ns);
+}
+
+static void print_report(struct vp_report *r, struct vexitprof_bpf *skel, struct vp_mtree *mt,
+			 bool stats, double trap_ns, double t0, bool final)
+{
+	r->duration_s = mono() - t0;
+	/* stacks always start with the vCPU */
+	collect(r, skel, mt, stats, trap_ns, env.per_vcpu || (final && env.folded));
+	if (!final) {
+		report_table(stdout, r, env.hist);
+		fflush(stdout);
+		return;
+	}
+	if (env.json)
+		report_json(stdout, r);
+	else if (env.folded)
+		report_folded(stdout, r);
+	else if (!env.interval || !env.flamegraph)
+		report_table(stdout, r, env.hist);
+	if (env.flamegraph) {
+		if (!r->per_vcpu)
+			collect(r, skel, mt, stats, trap_ns, true);
+		if (report_flamegraph(env.flamegraph, r))
+			fprintf(stderr, "vexitprof: cannot write flame graph %s: %s\n",
+				env.flamegraph, strerror(errno));
+	}
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct argp argp = {opts, parse_arg, NULL, doc, NULL, NULL, NULL};
+	struct vexitprof_bpf *skel = NULL;
+	struct attach_state as = {};
+	struct vp_report rep = {};
+	struct vp_mtree mt = {};
+	char exe[256] = "", path[64];
+	int err, lockfd, holder, stats_fd = -1, rc = VP_EXIT_ERROR, usdt;
+	bool stats = false;
+	double t0, next_live, trap_ns = 0;
+	bool e1000 = false;
+
+	argp_err_exit_status = VP_EXIT_USAGE;
+	err = argp_parse(&argp, argc, argv, 0, NULL, NULL);
+	if (err)
+		return VP_EXIT_USAGE;
+	libbpf_set_print(libbpf_print);
+
+	if (!target_alive(env.pid)) {
+		fprintf(stderr, "vexitprof: no such process: %d\n", env.pid);
+		return VP_EXIT_NOPID;
+	}
+	if (!target_have_caps()) {
+		fprintf(stderr,
+			"vexitprof: needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN); "
+			"try: sudo vexitprof -p %d\n",
+			env.pid);
+		return VP_EXIT_PERM;
+	}
+	if (!target_exe(env.pid, exe, sizeof(exe))) {
+		fprintf(stderr, "vexitprof: cannot read /proc/%d/exe: %s\n", env.pid,
+			strerror(errno));
+		return errno == ENOENT ? VP_EXIT_NOPID : VP_EXIT_PERM;
+	}
+	if (!target_is_qemu(env.pid, exe)) {
+		fprintf(stderr, "vexitprof: process %d (%s) is not QEMU (qemu-system-*)\n", env.pid,
+			exe);
+		return VP_EXIT_NOTQEMU;
+	}
+	err = target_check_tracefs(env.tracefs);
+	if (err)
+		return err;
+	lockfd = target_lock(env.pid, &holder);
+	if (lockfd < 0) {
+		if (holder)
+			fprintf(stderr,
+				"vexitprof: QEMU pid %d is already being profiled by vexitprof pid "
+				"%d\n",
+				env.pid, holder);
+		else
+			fprintf(stderr, "vexitprof: cannot take /run/vexitprof/%d.lock\n", env.pid);
+		return VP_EXIT_BUSY;
+	}
+
+	/* /proc/PID/exe keeps working even if the binary on disk was replaced */
+	snprintf(path, sizeof(path), "/proc/%d/exe", env.pid);
+	usdt = env.no_usdt ? 0 : target_has_usdt(path, "qemu");
+	if (!env.no_usdt && usdt <= 0)
+		fprintf(
+		    stderr,
+		    "vexitprof: %s has no USDT probes (not built with the dtrace trace backend): "
+		    "kernel events only\n",
+		    exe);
+
+	skel = vexitprof_bpf__open();
+	if (!skel) {
+		fprintf(stderr, "vexitprof: cannot open the BPF object: %s\n", strerror(errno));
+		goto out;
+	}
+	skel->rodata->targ_tgid = env.pid;
+
+	struct tp_prog tps[] = {
+	    {skel->progs.tp_kvm_exit, "kvm", "kvm_exit", false},
+	    {skel->progs.tp_kvm_entry, "kvm", "kvm_entry", false},
+	    {skel->progs.tp_kvm_mmio, "kvm", "kvm_mmio", true},
+	    {skel->progs.tp_kvm_pio, "kvm", "kvm_pio", false},
+	    {skel->progs.tp_kvm_userspace_exit, "kvm", "kvm_userspace_exit", true},
+	    {skel->progs.tp_kvm_set_irq, "kvm", "kvm_set_irq", false},
+	    {skel->progs.tp_kvm_msi_set_irq, "kvm", "kvm_msi_set_irq", false},
+	    {skel->progs.tp_kvm_inj_virq, "kvm", "kvm_inj_virq", false},
+	    {skel->progs.tp_sys_enter_ioctl, "syscalls", "sys_enter_ioctl", false},
+	    {skel->progs.tp_sys_exit_ioctl, "syscalls", "sys_exit_ioctl", false},
+	};
+	for (size_t i = 0; i < sizeof(tps) / sizeof(tps[0]); i++) {
+		if (tp_exists(tps[i].cat, tps[i].name))
+			continue;
+		if (tps[i].required) {
+			fprintf(stderr, "vexitprof: tracepoint %s:%s is missing from this kernel\n",
+				tps[i].cat, tps[i].name);
+			rc = VP_EXIT_NOTRACE;
+			goto out;
+		}
+		bpf_program__set_autoload(tps[i].prog, false);
+	}
+	if (usdt <= 0) {
+		struct bpf_program *p;
+
+		bpf_object__for_each_program(p, skel->obj)
+		{
+			if (!strncmp(bpf_program__name(p), "usdt_", 5))
+				bpf_program__set_autoload(p, false);
+		}
+		bpf_program__set_autoload(skel->progs.calib_uprobe, false);
+	}
+	err = vexitprof_bpf__load(skel);
+	if (err) {
+		fprintf(stderr, "vexitprof: loading the BPF programs failed: %s (run with -v)\n",
+			strerror(-err));
+		goto out;
+	}
+	target_vcpu_threads(env.pid, prefill_vcpu, skel);
+	/* before anything is attached, so the calibration delays no probe */
+	if (usdt > 0 && !env.no_calib)
+		trap_ns = cost_calibrate_uprobe(skel);
+
+	for (size_t i = 0; i < sizeof(tps) / sizeof(tps[0]); i++) {
+		struct bpf_link *l;
+
+		if (!bpf_program__autoload(tps[i].prog))
+			continue;
+		l = bpf_program__attach(tps[i].prog);
+		if (!l) {
+			fprintf(stderr, "vexitprof: cannot attach to tracepoint %s:%s: %s\n",
+				tps[i].cat, tps[i].name, strerror(errno));
+			goto out;
+		}
+		as.links[as.n++] = l;
+		if (!strcmp(tps[i].name, "kvm_exit"))
+			rep.exit_tp = true;
+	}
+	if (usdt > 0) {
+		if (attach_usdt(skel, &as, path, &e1000))
+			goto out;
+		rep.usdt = true;
+		rep.e1000_usdt = e1000;
+	}
+	/*
+	 * Run-time statistics cost two clock reads per program run (for every
+	 * BPF program on the host), so they are on only for a sampling window:
+	 * the mean cost per run is what the estimate needs.
+	 */
+	stats_fd = cost_enable_stats();
+	stats = stats_fd >= 0;
+	if (env.qmp && mtree_load(&mt, env.qmp))
+		fprintf(stderr, "vexitprof: continuing without QMP names\n");
+
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	rep.pid = env.pid;
+	snprintf(rep.exe, sizeof(rep.exe), "%s", exe);
+	rep.nr_vcpus = target_vcpu_threads(env.pid, NULL, NULL);
+	if (target_count_vcpu_fds(env.pid) > rep.nr_vcpus)
+		rep.nr_vcpus = target_count_vcpu_fds(env.pid);
+	if (env.ready_file) {
+		int fd = open(env.ready_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+		if (fd < 0) {
+			fprintf(stderr, "vexitprof: cannot create ready file %s: %s\n",
+				env.ready_file, strerror(errno));
+			goto out;
+		}
+		close(fd);
+	}
+	if (!env.json && !env.folded)
+		fprintf(stderr, "vexitprof: profiling QEMU pid %d (%s)%s; Ctrl-C to stop\n",
+			env.pid, exe, rep.usdt ? " with USDT" : "");
+
+	t0 = mono();
+	next_live = t0 + env.interval;
+	while (!stop) {
+		double now = mono();
+
+		if (env.duration && now - t0 >= env.duration)
+			break;
+		if (!target_alive(env.pid)) {
+			rep.qemu_exited = true;
+			fprintf(stderr, "vexitprof: QEMU pid %d exited; reporting what was seen\n",
+				env.pid);
+			break;
+		}
+		learn_vcpus(skel);
+		if (stats_fd >= 0 && now - t0 >= VP_STATS_WINDOW_S) {
+			close(stats_fd);
+			stats_fd = -1;
+		}
+		if (env.interval && now >= next_live) {
+			next_live += env.interval;
+			print_report(&rep, skel, env.qmp ? &mt : NULL, stats, trap_ns, t0, false);
+		}
+		usleep(100000);
+	}
+	/* a vCPU count taken at the start misses threads created later */
+	if (!rep.qemu_exited) {
+		int n = target_vcpu_threads(env.pid, NULL, NULL);
+
+		learn_vcpus(skel);
+		if (n > rep.nr_vcpus)
+			rep.nr_vcpus = n;
+	}
+	/* detach first so the report describes a closed interval */
+	for (int i = 0; i < as.n; i++)
+		bpf_link__destroy(as.links[i]);
+	as.n = 0;
+	print_report(&rep, skel, env.qmp ? &mt : NULL, stats, trap_ns, t0, true);
+	rc = VP_EXIT_OK;
+out:
+	for (int i = 0; i < as.n; i++)
+		bpf_link__destroy(as.links[i]);
+	vexitprof_bpf__destroy(skel);
+	report_free(&rep);
+	mtree_free(&mt);
+	if (stats_fd >= 0)
+		close(stats_fd);
+	if (env.ready_file && rc != VP_EXIT_OK)
+		unlink(env.ready_file);
+	close(lockfd);
+	return rc;
+}

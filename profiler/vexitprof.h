@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Structures shared by the BPF side (bpf/vexitprof.bpf.c) and user space.
+ * Every map keeps aggregates only; nothing is copied per event.
+ *
+ * Keys carry the vCPU so that two vCPU threads never update the same entry:
+ * that is what keeps plain hash maps free of cross-CPU contention here.
+ */
+#ifndef VEXITPROF_H
+#define VEXITPROF_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* log2 buckets: slot i holds values v with 2^i <= v < 2^(i+1) (slot 0 also holds 0). */
+#define VP_HIST_SLOTS 40
+/* A vCPU thread whose index is not known yet is keyed VP_TID_FLAG | tid. */
+#define VP_TID_FLAG 0x80000000u
+#define VP_NAME_LEN 48
+/* TX batch size histogram: linear, one slot per frame count, the last one is ">= VP_TXB_SLOTS-1".
+ */
+#define VP_TXB_SLOTS 65
+
+#define VP_KVM_RUN 0xAE80u
+
+enum vp_isa {
+	VP_ISA_VMX = 1,
+	VP_ISA_SVM = 2,
+};
+
+enum vp_space {
+	VP_MMIO = 0,
+	VP_PIO = 1,
+};
+
+enum vp_dir {
+	VP_READ = 0,
+	VP_WRITE = 1,
+};
+
+/* kvm_mmio's type field */
+enum vp_mmio_type {
+	VP_MMIO_READ_UNSATISFIED = 0,
+	VP_MMIO_READ = 1,
+	VP_MMIO_WRITE = 2,
+};
+
+/* KVM_EXIT_* values we need to match an exit to QEMU with the access that caused it. */
+#define VP_KVM_EXIT_IO	 2
+#define VP_KVM_EXIT_MMIO 6
+/* A KVM_RUN that returned an error (-EINTR ...) is keyed VP_UEXIT_ERRNO + errno. */
+#define VP_UEXIT_ERRNO 0x10000u
+
+/* kvm:kvm_exit / kvm:kvm_entry, one entry per (vcpu, isa, reason). */
+struct vp_exit_key {
+	__u32 vcpu;
+	__u32 isa;
+	__u32 reason;
+	__u32 pad;
+};
+
+struct vp_exit_val {
+	__u64 count;	/* kvm_exit seen */
+	__u64 timed;	/* of which a kvm_entry closed the exit */
+	__u64 total_ns; /* kvm_exit -> kvm_entry, QEMU's user-space time included */
+	__u64 user_ns;	/* part of total_ns spent in QEMU user space */
+	__u64 hist[VP_HIST_SLOTS];
+};
+
+/* kvm:kvm_userspace_exit + the KVM_RUN return/re-entry around it. */
+struct vp_uexit_key {
+	__u32 vcpu;
+	__u32 reason; /* KVM_EXIT_*, or VP_UEXIT_ERRNO + errno */
+};
+
+struct vp_uexit_val {
+	__u64 count;
+	__u64 timed;   /* KVM_RUN re-entered, user time known */
+	__u64 user_ns; /* KVM_RUN return -> next KVM_RUN entry */
+	__u64 hist[VP_HIST_SLOTS];
+};
+
+/* kvm:kvm_mmio / kvm:kvm_pio, one entry per guest access address. */
+struct vp_acc_key {
+	__u32 vcpu;
+	__u8 space; /* enum vp_space */
+	__u8 dir;   /* enum vp_dir */
+	__u16 pad;
+	__u64 addr; /* guest-physical address or port */
+};
+
+struct vp_acc_val {
+	__u64 count;	 /* guest accesses (a read that went to QEMU counts once) */
+	__u64 to_user;	 /* of which exited to QEMU; the rest KVM completed in the kernel */
+	__u64 user_ns;	 /* QEMU user-space time charged to these accesses */
+	__u64 kernel_ns; /* kvm_exit -> kvm_entry minus user time (0 when those do not fire) */
+	__u64 ktimed;	 /* accesses kernel_ns covers */
+	__u64 size;	 /* access size in bytes (last seen) */
+};
+
+/* USDT memory_region_ops_read/write, one entry per (vcpu, MemoryRegion, offset). */
+struct vp_mr_key {
+	__u32 vcpu; /* QEMU's cpu_index; 0xffffffff when not from a vCPU */
+	__u32 dir;
+	__u64 mr;
+	__u64 offset;
+};
+
+struct vp_mr_val {
+	__u64 count;
+	__u64 size;
+};
+
+/*
+ * Read once per MemoryRegion: its name, and the region's base in its address
+ * space (sum of mr->addr up the container chain), because memory_region_ops_*
+ * report absolute addresses and register tables want offsets.
+ */
+struct vp_mr_name {
+	char name[VP_NAME_LEN];
+	__u64 base;
+	__u64 size;
+	__u32 base_ok; /* chain walked to the root without a read fault */
+	__u32 pad;
+	/* name of the root region: "system" (guest-physical memory), "io" (I/O ports) */
+	char root[16];
+};
+
+/* Offsets inside QEMU's struct MemoryRegion (QEMU 8.x-10.x, x86_64); user space may override. */
+#define VP_MR_OFF_CONTAINER 96
+#define VP_MR_OFF_SIZE	    112
+#define VP_MR_OFF_ADDR	    128
+#define VP_MR_OFF_NAME	    232
+
+/* Learned mapping guest address -> MemoryRegion + offset (kernel event paired with USDT). */
+struct vp_gpa_key {
+	__u64 addr;
+	__u32 space;
+	__u32 pad;
+};
+
+struct vp_gpa_val {
+	__u64 mr;
+	__u64 offset;
+};
+
+/* Per-CPU counters, index into the "counters" array. */
+enum vp_counter {
+	VP_C_KVM_EXIT,
+	VP_C_KVM_ENTRY,
+	VP_C_KVM_MMIO,
+	VP_C_KVM_PIO,
+	VP_C_KVM_UEXIT,
+	VP_C_IOCTL_ENTER, /* KVM_RUN entries */
+	VP_C_IOCTL_EXIT,
+	VP_C_SET_IRQ,
+	VP_C_MSI_SET_IRQ,
+	VP_C_INJ_VIRQ,
+	VP_C_USDT_MR, /* memory_region_ops_read/write */
+	VP_C_USDT_E1000,
+	VP_C_E1000_TX_BATCHES,
+	VP_C_E1000_TX_DESCS,
+	VP_C_E1000_TX_FRAMES,
+	VP_C_E1000_RX_FRAMES,
+	VP_C_E1000_RX_BYTES,
+	VP_C_E1000_IRQ_RAISE,
+	VP_C_E1000_IRQ_LOWER,
+	VP_C_DROPPED,	   /* an aggregate could not be stored (map full): data lost */
+	VP_C_UNPAIRED,	   /* kvm_entry without kvm_exit, or the reverse */
+	VP_C_USDT_IN_EXIT, /* memory_region_ops while a KVM exit to user space is handled */
+	VP_C_NR,
+};
+
+struct vp_counters {
+	__u64 c[VP_C_NR];
+};
+
+/*
+ * Per-thread state of the BPF side (map "threads", key tid).  User space only
+ * pre-fills vcpu and reads run_fd; everything else is the handlers' business.
+ */
+struct vp_thread {
+	__u32 vcpu;
+	/* inside a kvm_exit .. kvm_entry window */
+	__u8 in_exit;
+	/* the current access (cur) was just traced and may be what exits to QEMU */
+	__u8 cur_fresh;
+	__u8 cur_valid;
+	/* an MMIO read went to QEMU: its completion kvm_mmio READ is not a new access */
+	__u8 skip_read;
+	__u8 in_run;
+	/* kvm_userspace_exit seen since KVM_RUN was entered */
+	__u8 uexit_valid;
+	/* the exit to QEMU is for cur */
+	__u8 cause_valid;
+	/* exit to QEMU for PIO IN: kvm_pio comes on completion and names it */
+	__u8 await_pio_in;
+	/* the next matching memory_region_ops event names the address in pair */
+	__u8 pair_pending;
+	__u8 pair_dir;
+	__u8 pair_have_mr; /* PIO IN: USDT seen, address learned at completion */
+	__u8 pad;
+	__u32 pair_size;
+	__u32 uexit_reason;
+	__u32 exit_vcpu;
+	__u32 exit_isa;
+	__u32 exit_reason;
+	__u64 exit_ts;
+	__u64 exit_user_ns;
+	__u64 ret_ts; /* KVM_RUN returned to user space */
+	__u64 pending_user_ns;
+	__u64 skip_read_gpa;
+	__u64 pair_val;
+	__u64 pair_mr;
+	__u64 pair_off;
+	struct vp_acc_key cur;
+	/* fd of KVM_RUN: /proc/PID/fd/N names the vCPU ("anon_inode:kvm-vcpu:N") */
+	__s32 run_fd;
+	__u32 pad2;
+};
+
+#endif

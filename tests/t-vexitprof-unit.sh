@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# kvm_exit/kvm_entry logic without VMX/SVM: synthetic records through the
+# same BPF handlers with BPF_PROG_TEST_RUN (tests/unit/test_vexitprof.c).
+. "$(dirname "$0")/lib.sh"
+UNIT="$BUILD/tests/unit/test_vexitprof"
+[ -x "$UNIT" ] || die "$UNIT missing (make vexitprof)"
+out=$("$UNIT") || die "unit test failed: $out"
+echo "$out"
+ok "BPF handlers: $out"

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The vexitprof handlers wrapped in raw_tp programs, so that BPF_PROG_TEST_RUN
+ * can feed them synthetic tracepoint records (thread id and timestamp
+ * included) on a machine where kvm_exit/kvm_entry never fire.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "vexitprof.h"
+#include "vexitprof_handlers.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+SEC("raw_tp/vexitprof_unit")
+int t_exit(__u64 *c)
+{
+	return vp_handle_kvm_exit(c[0], c[1], c[2], c[3], c[4]);
+}
+
+SEC("raw_tp/vexitprof_unit")
+int t_entry(__u64 *c)
+{
+	return vp_handle_kvm_entry(c[0], c[1], c[2]);
+}
+
+SEC("raw_tp/vexitprof_unit")
+int t_mmio(__u64 *c)
+{
+	return vp_handle_kvm_mmio(c[0], c[1], c[2], c[3], c[4], c[5]);
+}
+
+SEC("raw_tp/vexitprof_unit")
+int t_pio(__u64 *c)
+{
+	return vp_handle_kvm_pio(c[0], c[1], c[2], c[3], c[4], c[5], c[6]);
+}
+
+SEC("raw_tp/vexitprof_unit")
+int t_uexit(__u64 *c)
+{
+	return vp_handle_uexit(c[0], c[1], c[2], (__s32)c[3]);
+}
+
+SEC("raw_tp/vexitprof_unit")
+int t_run_enter(__u64 *c)
+{
+	return vp_handle_run_enter(c[0], c[1], (__s32)c[2]);
+}
+
+SEC("raw_tp/vexitprof_unit")
+int t_run_exit(__u64 *c)
+{
+	return vp_handle_run_exit(c[0], c[1]);
+}
+
+/* tid, dir, cpu_index, mr, addr, value, size (no name: nothing to read in a test) */
+SEC("raw_tp/vexitprof_unit")
+int t_mr(__u64 *c)
+{
+	return vp_handle_mr_op(c[0], c[1], (__s32)c[2], c[3], c[4], c[5], c[6], 0);
+}
+
+SEC("raw_tp/vexitprof_unit")
+int t_tx_batch(__u64 *c)
+{
+	return vp_handle_e1000_tx_batch(c[0], c[1]);
+}

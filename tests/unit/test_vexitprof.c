@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Unit test of vexitprof's BPF handlers without VMX/SVM hardware: synthetic
+ * kvm_exit/kvm_entry/kvm_mmio/... records go through the same handler code
+ * (BPF_PROG_TEST_RUN on raw_tp wrappers) and the maps must hold exactly the
+ * expected aggregates.  Also checks the user-space decode tables and the
+ * percentile maths.  Prints "ok N checks" and exits 0, or the first failure.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "test_vexitprof.skel.h"
+#include "vexitprof.h"
+#include "exit_reasons.h"
+#include "hist.h"
+
+static struct test_vexitprof_bpf *skel;
+static int checks;
+
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		checks++;                                                                          \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                       \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fprintf(stderr, "\n");                                                     \
+			exit(1);                                                                   \
+		}                                                                                  \
+	} while (0)
+#define EQ(got, want, what)                                                                        \
+	CHECK((unsigned long long)(got) == (unsigned long long)(want), "%s: got %llu want %llu",   \
+	      what, (unsigned long long)(got), (unsigned long long)(want))
+
+static void run(struct bpf_program *p, int n, ...)
+{
+	__u64 args[12] = {};
+	va_list ap;
+	LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = args, .ctx_size_in = n * sizeof(__u64));
+
+	va_start(ap, n);
+	for (int i = 0; i < n; i++)
+		args[i] = va_arg(ap, __u64);
+	va_end(ap);
+	CHECK(!bpf_prog_test_run_opts(bpf_program__fd(p), &o), "test_run %s", bpf_program__name(p));
+}
+
+#define A(x)			   ((__u64)(x))
+#define EXIT(tid, t, vcpu, isa, r) run(skel->progs.t_exit, 5, A(tid), A(t), A(vcpu), A(isa), A(r))
+#define ENTRY(tid, t, vcpu)	   run(skel->progs.t_entry, 3, A(tid), A(t), A(vcpu))
+#define MMIO(tid, t, ty, len, gpa, v)                                                              \
+	run(skel->progs.t_mmio, 6, A(tid), A(t), A(ty), A(len), A(gpa), A(v))
+#define PIO(tid, t, rw, port, sz, v)                                                               \
+	run(skel->progs.t_pio, 7, A(tid), A(t), A(rw), A(port), A(sz), A(1), A(v))
+#define UEXIT(tid, t, r, e)   run(skel->progs.t_uexit, 4, A(tid), A(t), A(r), A(e))
+#define RUN_ENTER(tid, t, fd) run(skel->progs.t_run_enter, 3, A(tid), A(t), A(fd))
+#define RUN_EXIT(tid, t)      run(skel->progs.t_run_exit, 2, A(tid), A(t))
+#define MR(tid, dir, cpu, mr, addr, v, sz)                                                         \
+	run(skel->progs.t_mr, 7, A(tid), A(dir), A(cpu), A(mr), A(addr), A(v), A(sz))
+
+static struct vp_exit_val get_exit(__u32 vcpu, __u32 isa, __u32 reason)
+{
+	struct vp_exit_key k = {.vcpu = vcpu, .isa = isa, .reason = reason};
+	struct vp_exit_val v = {};
+
+	CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.exits), &k, &v),
+	      "no exits entry vcpu %u isa %u reason %u", vcpu, isa, reason);
+	return v;
+}
+
+static struct vp_acc_val get_acc(__u32 vcpu, __u8 space, __u8 dir, __u64 addr)
+{
+	struct vp_acc_key k = {.vcpu = vcpu, .space = space, .dir = dir, .addr = addr};
+	struct vp_acc_val v = {};
+
+	CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.accesses), &k, &v),
+	      "no accesses entry vcpu %#x addr %#llx", vcpu, (unsigned long long)addr);
+	return v;
+}
+
+static struct vp_uexit_val get_uexit(__u32 vcpu, __u32 reason)
+{
+	struct vp_uexit_key k = {.vcpu = vcpu, .reason = reason};
+	struct vp_uexit_val v = {};
+
+	CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.uexits), &k, &v),
+	      "no uexits entry vcpu %#x reason %u", vcpu, reason);
+	return v;
+}
+
+static __u64 counter(int idx)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct vp_counters *c = calloc(ncpu, sizeof(*c));
+	__u32 zero = 0;
+	__u64 sum = 0;
+
+	CHECK(c && !bpf_map_lookup_elem(bpf_map__fd(skel->maps.counters), &zero, c), "counters");
+	for (int i = 0; i < ncpu; i++)
+		sum += c[i].c[idx];
+	free(c);
+	return sum;
+}
+
+static size_t map_len(struct bpf_map *m, size_t ksz)
+{
+	char k[64], prev[64];
+	size_t n = 0;
+	void *p = NULL;
+
+	while (!bpf_map_get_next_key(bpf_map__fd(m), p, k)) {
+		memcpy(prev, k, ksz);
+		p = prev;
+		n++;
+	}
+	return n;
+}
+
+static void test_vmx_pairing(void)
+{
+	struct vp_exit_val v;
+
+	/* EPT_VIOLATION on vCPU 0 lasting 1500 ns: log2 slot 10 (1024..2047) */
+	EXIT(100, 1000, 0, VP_ISA_VMX, 48);
+	ENTRY(100, 2500, 0);
+	v = get_exit(0, VP_ISA_VMX, 48);
+	EQ(v.count, 1, "vmx count");
+	EQ(v.timed, 1, "vmx timed");
+	EQ(v.total_ns, 1500, "vmx total_ns");
+	EQ(v.user_ns, 0, "vmx user_ns");
+	EQ(v.hist[10], 1, "vmx hist[10]");
+	EQ(hist_total(v.hist, VP_HIST_SLOTS), 1, "vmx hist total");
+}
+
+static void test_svm_and_unknown(void)
+{
+	struct vp_exit_val v;
+	char b[32];
+
+	/* SVM npf (0x400) on vCPU 1, 100 ns: slot 6 (64..127) */
+	EXIT(101, 5000, 1, VP_ISA_SVM, 0x400);
+	ENTRY(101, 5100, 1);
+	v = get_exit(1, VP_ISA_SVM, 0x400);
+	EQ(v.count, 1, "svm count");
+	EQ(v.total_ns, 100, "svm total");
+	EQ(v.hist[6], 1, "svm hist[6]");
+	/* an unknown VMX reason is kept under its number */
+	EXIT(101, 6000, 1, VP_ISA_VMX, 99);
+	ENTRY(101, 6010, 1);
+	v = get_exit(1, VP_ISA_VMX, 99);
+	EQ(v.count, 1, "unknown reason kept");
+	CHECK(!strcmp(exit_reason_name(VP_ISA_VMX, 99, b, sizeof(b)), "0x63"), "unknown name %s",
+	      b);
+	CHECK(!strcmp(exit_reason_name(VP_ISA_VMX, 48, b, sizeof(b)), "EPT_VIOLATION"), "vmx 48");
+	CHECK(!strcmp(exit_reason_name(VP_ISA_VMX, 30, b, sizeof(b)), "IO_INSTRUCTION"), "vmx 30");
+	CHECK(!strcmp(exit_reason_name(VP_ISA_SVM, 0x400, b, sizeof(b)), "npf"), "svm npf");
+	CHECK(!strcmp(exit_reason_name(VP_ISA_SVM, 0x7b, b, sizeof(b)), "io"), "svm io");
+	CHECK(!strcmp(exit_reason_name(VP_ISA_VMX, 0x80000021, b, sizeof(b)),
+		      "INVALID_STATE|FAILED_VMENTRY"),
+	      "failed vmentry: %s", b);
+	/* the same code means different things per isa */
+	CHECK(!strcmp(exit_reason_name(VP_ISA_SVM, 48, b, sizeof(b)), "write_dr0"), "svm 48");
+	CHECK(!strcmp(exit_reason_name(7, 1, b, sizeof(b)), "0x1"), "unknown isa");
+	CHECK(!strcmp(uexit_reason_name(6, b, sizeof(b)), "MMIO"), "uexit MMIO");
+	CHECK(!strcmp(uexit_reason_name(VP_UEXIT_ERRNO + 4, b, sizeof(b)), "EINTR"), "EINTR");
+}
+
+static void test_unpaired(void)
+{
+	__u64 before = counter(VP_C_UNPAIRED);
+	struct vp_exit_val v;
+
+	/* an entry with no exit before it (attached mid-exit) records nothing */
+	ENTRY(110, 100, 4);
+	EQ(counter(VP_C_UNPAIRED), before + 1, "unpaired entry");
+	/* two exits without an entry: both counted, only the second timed */
+	EXIT(110, 1000, 4, VP_ISA_VMX, 12);
+	EXIT(110, 2000, 4, VP_ISA_VMX, 12);
+	ENTRY(110, 2003, 4);
+	v = get_exit(4, VP_ISA_VMX, 12);
+	EQ(v.count, 2, "double exit count");
+	EQ(v.timed, 1, "double exit timed");
+	EQ(v.total_ns, 3, "double exit time");
+	EQ(counter(VP_C_UNPAIRED), before + 2, "unpaired exit");
+	/* an entry for another vCPU does not close this thread's exit */
+	EXIT(110, 3000, 4, VP_ISA_VMX, 1);
+	ENTRY(110, 3100, 5);
+	v = get_exit(4, VP_ISA_VMX, 1);
+	EQ(v.timed, 0, "entry of another vcpu");
+}
+
+static void test_hist_buckets(void)
+{
+	static const struct {
+		__u64 d;
+		int slot;
+	} t[] = {{0, 0}, {1, 0}, {2, 1}, {3, 1}, {4, 2}, {1023, 9}, {1024, 10}, {1ULL << 45, 39}};
+	struct vp_exit_val v;
+	__u64 now = 1000000;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		EXIT(104, now, 3, VP_ISA_VMX, 12);
+		ENTRY(104, now + t[i].d, 3);
+		now += t[i].d + 10;
+	}
+	v = get_exit(3, VP_ISA_VMX, 12);
+	EQ(v.count, 8, "hist count");
+	EQ(v.hist[0], 2, "slot 0");
+	EQ(v.hist[1], 2, "slot 1");
+	EQ(v.hist[2], 1, "slot 2");
+	EQ(v.hist[9], 1, "slot 9");
+	EQ(v.hist[10], 1, "slot 10");
+	EQ(v.hist[39], 1, "last slot takes the rest");
+	EQ(hist_total(v.hist, VP_HIST_SLOTS), 8, "hist total");
+	/* percentiles interpolate inside the slot: p50 of {1024..2047 x1} is 1536 */
+	__u64 h[VP_HIST_SLOTS] = {};
+	h[10] = 2;
+	CHECK(hist_percentile(h, VP_HIST_SLOTS, 50) == 1536, "p50 %f",
+	      hist_percentile(h, VP_HIST_SLOTS, 50));
+}
+
+static void test_mmio_exit_to_qemu(void)
+{
+	struct vp_acc_val a;
+	struct vp_exit_val e;
+	struct vp_uexit_val u;
+	struct vp_gpa_key gk = {.addr = 0xfebc00c0, .space = VP_MMIO};
+	struct vp_gpa_val gv = {};
+
+	/* a read that goes to QEMU: kvm_mmio traces it twice, it is one access */
+	RUN_EXIT(102, 8000); /* not inside KVM_RUN as far as we know: ignored */
+	RUN_ENTER(102, 9000, 3);
+	EXIT(102, 10000, 2, VP_ISA_VMX, 49);
+	MMIO(102, 10100, VP_MMIO_READ_UNSATISFIED, 4, 0xfebc00c0, 0);
+	UEXIT(102, 10200, VP_KVM_EXIT_MMIO, 0);
+	RUN_EXIT(102, 10300);
+	MR(102, VP_READ, 2, 0xdead0, 0xfebc00c0, 0x80, 4);
+	RUN_ENTER(102, 12300, 3);
+	MMIO(102, 12400, VP_MMIO_READ, 4, 0xfebc00c0, 0x80);
+	ENTRY(102, 12500, 2);
+	a = get_acc(2, VP_MMIO, VP_READ, 0xfebc00c0);
+	EQ(a.count, 1, "read counted once");
+	EQ(a.to_user, 1, "read went to QEMU");
+	EQ(a.user_ns, 2000, "QEMU time charged to the register");
+	EQ(a.kernel_ns, 500, "kernel time = exit..entry - user");
+	EQ(a.ktimed, 1, "ktimed");
+	e = get_exit(2, VP_ISA_VMX, 49);
+	EQ(e.total_ns, 2500, "exit time");
+	EQ(e.user_ns, 2000, "exit user time");
+	u = get_uexit(2, VP_KVM_EXIT_MMIO);
+	EQ(u.count, 1, "uexit count");
+	EQ(u.timed, 1, "uexit timed");
+	EQ(u.user_ns, 2000, "uexit user_ns");
+	EQ(u.hist[10], 1, "uexit hist slot 10");
+	CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.gpa_map), &gk, &gv), "gpa learned");
+	EQ(gv.mr, 0xdead0, "gpa -> MemoryRegion");
+	EQ(gv.offset, 0xfebc00c0, "gpa -> absolute address");
+
+	/* a write an in-kernel device takes (coalesced MMIO): no exit to QEMU */
+	EXIT(102, 20000, 2, VP_ISA_VMX, 49);
+	MMIO(102, 20100, VP_MMIO_WRITE, 4, 0xfebc2818, 5);
+	ENTRY(102, 20300, 2);
+	a = get_acc(2, VP_MMIO, VP_WRITE, 0xfebc2818);
+	EQ(a.count, 1, "coalesced write counted");
+	EQ(a.to_user, 0, "coalesced write stayed in the kernel");
+	EQ(a.kernel_ns, 300, "coalesced write kernel time");
+	/* an in-kernel read (e.g. LAPIC) is traced once as READ */
+	EXIT(102, 21000, 2, VP_ISA_VMX, 44);
+	MMIO(102, 21100, VP_MMIO_READ, 4, 0xfee00030, 0x14);
+	ENTRY(102, 21200, 2);
+	a = get_acc(2, VP_MMIO, VP_READ, 0xfee00030);
+	EQ(a.count, 1, "in-kernel read");
+	EQ(a.to_user, 0, "in-kernel read stayed");
+}
+
+static void test_write_pairing_skips_flush(void)
+{
+	struct vp_gpa_key gk = {.addr = 0xfebc3818, .space = VP_MMIO};
+	struct vp_gpa_val gv = {};
+
+	/* QEMU flushes coalesced writes first: only the write with our size and value pairs */
+	RUN_ENTER(105, 100, 3);
+	MMIO(105, 200, VP_MMIO_WRITE, 4, 0xfebc3818, 7);
+	UEXIT(105, 300, VP_KVM_EXIT_MMIO, 0);
+	RUN_EXIT(105, 400);
+	MR(105, VP_WRITE, 0, 0xaaaa0, 0xfebc2818, 9, 4);
+	MR(105, VP_WRITE, 0, 0xbbbb0, 0xfebc3818, 7, 4);
+	RUN_ENTER(105, 900, 3);
+	CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.gpa_map), &gk, &gv), "write paired");
+	EQ(gv.mr, 0xbbbb0, "paired with the matching write");
+	gk.addr = 0xfebc2818;
+	CHECK(bpf_map_lookup_elem(bpf_map__fd(skel->maps.gpa_map), &gk, &gv), "flush not paired");
+}
+
+static void test_pio_pvm(void)
+{
+	__u32 tidv = VP_TID_FLAG | 103, tid = 103;
+	struct vp_acc_val a;
+	struct vp_thread st = {};
+	struct vp_gpa_key gk = {.addr = 0xcfc, .space = VP_PIO};
+	struct vp_gpa_val gv = {};
+
+	/* no kvm_exit (PVM): vCPU unknown, keyed by tid; PIO IN is traced on completion */
+	RUN_ENTER(103, 0, 7);
+	UEXIT(103, 100, VP_KVM_EXIT_IO, 0);
+	RUN_EXIT(103, 200);
+	MR(103, VP_READ, 0, 0xbeef0, 0xcfc, 0x100e8086, 4);
+	RUN_ENTER(103, 1200, 7);
+	PIO(103, 1300, 0, 0xcfc, 4, 0x100e8086);
+	a = get_acc(tidv, VP_PIO, VP_READ, 0xcfc);
+	EQ(a.count, 1, "pio in count");
+	EQ(a.to_user, 1, "pio in went to QEMU");
+	EQ(a.user_ns, 1000, "pio in user time");
+	CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.gpa_map), &gk, &gv), "port learned");
+	EQ(gv.mr, 0xbeef0, "port -> MemoryRegion");
+	CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.threads), &tid, &st), "thread state");
+	EQ(st.run_fd, 7, "KVM_RUN fd remembered");
+	/* PIO OUT, exits to QEMU */
+	PIO(103, 2000, 1, 0xcf8, 4, 0x80001000);
+	UEXIT(103, 2100, VP_KVM_EXIT_IO, 0);
+	RUN_EXIT(103, 2200);
+	RUN_ENTER(103, 2700, 7);
+	a = get_acc(tidv, VP_PIO, VP_WRITE, 0xcf8);
+	EQ(a.count, 1, "pio out count");
+	EQ(a.to_user, 1, "pio out exit");
+	EQ(a.user_ns, 500, "pio out user time");
+	/* an IN an in-kernel device answered, then an exit for an IN: not confused */
+	PIO(103, 3000, 0, 0x40, 1, 0x12);
+	UEXIT(103, 3100, VP_KVM_EXIT_IO, 0);
+	RUN_EXIT(103, 3200);
+	RUN_ENTER(103, 3300, 7);
+	PIO(103, 3400, 0, 0x3fd, 1, 0x60);
+	a = get_acc(tidv, VP_PIO, VP_READ, 0x40);
+	EQ(a.to_user, 0, "in-kernel IN stays in kernel");
+	a = get_acc(tidv, VP_PIO, VP_READ, 0x3fd);
+	EQ(a.to_user, 1, "the next IN is the one that exited");
+	EQ(a.user_ns, 100, "its user time");
+	/* an interrupted KVM_RUN */
+	UEXIT(103, 4000, 0, -4);
+	EQ(get_uexit(tidv, VP_UEXIT_ERRNO + 4).count, 1, "EINTR keyed by errno");
+}
+
+static void test_usdt_and_e1000(void)
+{
+	struct vp_mr_key k = {.vcpu = 1, .dir = VP_WRITE, .mr = 0x1230, .offset = 0xfebc3818};
+	struct vp_mr_val v = {};
+	__u32 slot = 3;
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 *h = calloc(ncpu, sizeof(*h)), sum = 0;
+
+	for (int i = 0; i < 5; i++)
+		MR(200, VP_WRITE, 1, 0x1230, 0xfebc3818, i, 4);
+	CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.mr_ops), &k, &v), "mr_ops entry");
+	EQ(v.count, 5, "mr_ops count per (vcpu, mr, offset)");
+	run(skel->progs.t_tx_batch, 2, A(4), A(3));
+	run(skel->progs.t_tx_batch, 2, A(2), A(3));
+	run(skel->progs.t_tx_batch, 2, A(200), A(100));
+	EQ(counter(VP_C_E1000_TX_FRAMES), 106, "tx frames");
+	EQ(counter(VP_C_E1000_TX_BATCHES), 3, "tx batches");
+	CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.tx_batch_hist), &slot, h), "txb");
+	for (int i = 0; i < ncpu; i++)
+		sum += h[i];
+	EQ(sum, 2, "batches of 3 frames");
+	slot = VP_TXB_SLOTS - 1;
+	sum = 0;
+	CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.tx_batch_hist), &slot, h), "txb");
+	for (int i = 0; i < ncpu; i++)
+		sum += h[i];
+	EQ(sum, 1, "big batch in the last slot");
+	free(h);
+}
+
+int main(void)
+{
+	skel = test_vexitprof_bpf__open_and_load();
+	CHECK(skel, "open_and_load: %s", strerror(errno));
+	test_vmx_pairing();
+	test_svm_and_unknown();
+	test_unpaired();
+	test_hist_buckets();
+	test_mmio_exit_to_qemu();
+	test_write_pairing_skips_flush();
+	test_pio_pvm();
+	test_usdt_and_e1000();
+	/* per-vCPU keys: exactly the 8 (vcpu, isa, reason) triples fed above, nothing else */
+	EQ(map_len(skel->maps.exits, sizeof(struct vp_exit_key)), 8, "exits entries");
+	EQ(counter(VP_C_DROPPED), 0, "nothing dropped");
+	test_vexitprof_bpf__destroy(skel);
+	printf("ok %d checks\n", checks);
+	return 0;
+}
