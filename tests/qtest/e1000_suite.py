@@ -1479,19 +1479,16 @@ def t_h_tx_zero_length(c):
             c.deviation("TX: a zero-length EOP descriptor is sent as a "
                         "0-byte frame")
     else:
-        # Upstream: xmit_seg() hands a 0-byte frame to the backend; the
+        # Upstream 10.0.2: xmit_seg() hands a 0-byte frame to the backend; the
         # stream netdev writes its 4-byte header and returns 0 ("bytes
         # accepted"), which the net layer takes for "would block": it
         # queues the packet and sets receive_disabled on the backend, and
         # no write watch is armed to undo it.  Every later frame is queued
         # (up to 10000 packets of up to 64 KiB each, ~640 MiB of host
         # memory) and never sent: a guest can kill its own TX for good.
-        c.eq([len(x) for x in got], [0], "only the 0-byte frame came out")
-        c.upstream_bug("TX: a zero-length EOP descriptor sends a 0-byte "
-                       "frame; the stream netdev returns 0 for it, the net "
-                       "layer treats that as 'would block' and TX stays "
-                       "dead for the VM's lifetime (later frames pile up "
-                       "in the queue, up to 10000 x 64 KiB of host memory)")
+        # qemu-patches/0006 fixes this; a wedge is a failure here.
+        raise Fail("TX: a zero-length EOP descriptor wedged TX (frames "
+                   "out: %s)" % [len(x) for x in got])
     c.alive_and_idle()
 
 
@@ -1672,21 +1669,15 @@ def t_h_rx_zero_length_frame(c):
                == len(f), "the normal frame", real_s=0.5)
         c.check_rx_desc(n.r(RDH) - 1, f)
     except Fail:
-        # Upstream: e1000_receive_iov() returns size (0) for the empty
+        # Upstream 10.0.2: e1000_receive_iov() returns size (0) for the empty
         # frame -- after deciding the RX filter on an uninitialised stack
         # buffer (min_buf, only the first min(size, 18) bytes are copied).
         # The net layer reads 0 as "cannot receive now", queues the packet
         # and disables delivery; every later flush (RDT or RCTL write)
         # redelivers the same empty frame and gets 0 again, so RX is dead
         # for good: one empty frame from the peer kills guest RX.
-        c.ok(n.r(RDH) <= 1, "RDH bounded (%d)" % n.r(RDH))
-        n.w(RDT, 14)
-        n.w(RDT, 15)
-        c.drain()
-        c.upstream_bug("RX: one zero-length frame from the backend wedges "
-                       "guest RX permanently (e1000_receive_iov returns 0 "
-                       "= 'busy'; the RX filter also reads uninitialised "
-                       "min_buf bytes for frames shorter than 18 bytes)")
+        # qemu-patches/0006 fixes this; a wedge is a failure here.
+        raise Fail("RX: a zero-length frame from the backend wedged RX")
     c.alive_and_idle()
 
 
