@@ -32,7 +32,7 @@ done
 if [ $quick -eq 1 ]; then
 	reps=1
 	out=${out:-$TOP/build/ablation-quick}
-	PKTGEN_COUNT=20000 IPERF_SECS=2 RR_COUNT=200
+	PKTGEN_COUNT=50000 IPERF_SECS=2 RR_COUNT=200
 else
 	out=${out:-$TOP/results}
 	PKTGEN_COUNT=200000 IPERF_SECS=8 RR_COUNT=2000
