@@ -121,7 +121,8 @@ void e1000_sidecore_realize(E1000Sidecore *sc, E1000Shadow *shadow,
                             const E1000OptOps *ops, void *dev,
                             const char *name)
 {
-    g_autofree char *tname = g_strdup_printf("sidecore-%s", name);
+    /* Linux thread names hold 15 characters; longer ones are not set. */
+    g_autofree char *tname = g_strdup_printf("sidecore-%.6s", name);
 
     sc->shadow = shadow;
     sc->ops = ops;
@@ -178,4 +179,12 @@ bool e1000_sidecore_claim_tx(E1000Sidecore *sc)
     qatomic_set(&sc->kicked, true);
     qemu_event_set(&sc->wake);
     return true;
+}
+
+void e1000_sidecore_post_load(E1000Sidecore *sc)
+{
+    if (sc->started) {
+        qatomic_set(&sc->kicked, true);
+        qemu_event_set(&sc->wake);
+    }
 }

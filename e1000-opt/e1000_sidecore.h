@@ -43,5 +43,11 @@ void e1000_sidecore_unrealize(E1000Sidecore *sc);
  * the sidecore: it has been woken and the caller must not run TX itself.
  */
 bool e1000_sidecore_claim_tx(E1000Sidecore *sc);
+/*
+ * After migration: TX the guest queued before the save may not have been
+ * done (the thread does nothing while the VM is stopped, and its pending
+ * kick is not migrated), so kick once; it runs when the VM does.
+ */
+void e1000_sidecore_post_load(E1000Sidecore *sc);
 
 #endif

@@ -1,0 +1,105 @@
+# Helpers for tests/t-e1000opt-*.sh (the e1000-opt correctness tests of
+# issue 4).  Source it after tests/lib.sh.
+#
+# The Linux guest runs under TCG here, through scripts/vm, with QMP on a
+# socket; scripts/vm passes -name debug-threads=on, so QEMU names its
+# threads: the sidecore thread is "sidecore-<device id>" ("sidecore-e1000"
+# without an id).
+# Without debug-threads QEMU leaves every thread named "qemu-system-x86", and
+# Linux limits a thread name to 15 bytes, so ids longer than 6 characters
+# leave the sidecore thread unnamed too: the tests use short ids.
+
+: "${TOP:?source tests/lib.sh first, or set TOP}"
+BUILD=${BUILD:-$TOP/build}
+QEMU=${QEMU:-$BUILD/bin/qemu-system-x86_64}
+E1OPT=$TOP/tests/e1000opt
+QMP_PY=$E1OPT/qmp.py
+# scripts/vm (E1OPT_VM overrides it, e.g. to try a modified copy).
+VM=${E1OPT_VM:-$TOP/scripts/vm}
+QREAL=$(readlink -f "$QEMU" 2>/dev/null || echo "$QEMU")
+QEMU_ASAN=$BUILD/bin/qemu-system-x86_64-asan
+ALL_ON=x-coalesce=on,x-shadow-regs=on,x-sidecore=on
+ALL_OFF=x-coalesce=off,x-shadow-regs=off,x-sidecore=off
+
+# qmp SOCKET STEP...: tests/e1000opt/qmp.py (see its header).
+qmp() { /usr/bin/python3 "$QMP_PY" "$@"; }
+
+# vm NAME ARGS...: run scripts/vm; its JSON line in $T_TMP/NAME.json (also
+# $J), stderr in NAME.err (copied to the log with a prefix), exit status in
+# $VM_RC.  Fails the test if stdout is not exactly one JSON object.
+vm() {
+	local name=$1
+	shift
+	VM_RC=0
+	"$VM" "$@" >"$T_TMP/$name.json" 2>"$T_TMP/$name.err" || VM_RC=$?
+	sed "s/^/    [$name] /" "$T_TMP/$name.err"
+	[ "$(wc -l <"$T_TMP/$name.json")" -eq 1 ] ||
+		die "$name: want exactly one stdout line from scripts/vm, got: $(cat "$T_TMP/$name.json")"
+	jq -e 'type == "object"' "$T_TMP/$name.json" >/dev/null || die "$name: stdout is not a JSON object"
+	J=$T_TMP/$name.json
+}
+# j FILTER: jq -r FILTER on the last run's JSON.
+j() { jq -r "$1" "$J"; }
+# jcheck DESC FILTER: FILTER (jq) holds for the last run's JSON.
+jcheck() { if jq -e "$2" "$J" >/dev/null; then ok "$1"; else die "$1: $2 is false in $(cat "$J")"; fi; }
+
+# need_guest: the guest, QEMU and the stage properties are there.
+need_guest() {
+	# VEXIT_GUEST_DIR (scripts/vm's override) points at a guest built elsewhere.
+	[ -n "${VEXIT_GUEST_DIR:-}" ] || check "make guest" make -s -C "$TOP" guest
+	check "qemu built" test -x "$QEMU"
+	"$QEMU" -device e1000,help 2>/dev/null | grep -q 'x-sidecore=' ||
+		die "$QEMU has no x-sidecore property: is the e1000-opt series applied (make qemu)?"
+}
+
+# The attach side.  Tests write attach scripts that source this file with
+# ATT=1 in the environment; these helpers are for them.  They run with
+# QEMU_PID, VEXIT_NETNS, VEXIT_TAP, VEXIT_READY_FILE set by scripts/vm.
+
+# sidecore_threads PID: how many of PID's threads are named sidecore-*.
+sidecore_threads() {
+	local t n=0 c
+	for t in /proc/"$1"/task/*/comm; do
+		c=$(cat "$t" 2>/dev/null) || continue
+		[[ $c == sidecore-* ]] && n=$((n + 1))
+	done
+	echo "$n"
+}
+# tap_stat NAME: a counter of the tap (host side), e.g. rx_packets.
+tap_stat() { ip netns exec "$VEXIT_NETNS" cat "/sys/class/net/$VEXIT_TAP/statistics/$1"; }
+# cpu_ticks PID: utime + stime of PID (all threads), in clock ticks.
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+# wait_rx_quiet SECS MAX: wait until the tap's rx_packets stays unchanged for
+# SECS seconds (polled every 0.1 s), at most MAX seconds; prints the time
+# (EPOCHREALTIME) of the last change.  Fails if it never settles.
+wait_rx_quiet() {
+	local quiet=$1 max=$2 last now t_last t0
+	t0=$EPOCHREALTIME
+	last=$(tap_stat rx_packets)
+	t_last=$EPOCHREALTIME
+	while :; do
+		sleep 0.1
+		now=$(tap_stat rx_packets)
+		if [ "$now" != "$last" ]; then
+			last=$now
+			t_last=$EPOCHREALTIME
+		elif awk -v a="$t_last" -v b="$EPOCHREALTIME" -v q="$quiet" 'BEGIN { exit !(b - a >= q) }'; then
+			echo "$t_last"
+			return 0
+		fi
+		awk -v a="$t0" -v b="$EPOCHREALTIME" -v m="$max" 'BEGIN { exit !(b - a >= m) }' && return 1
+	done
+}
+# wait_rx_moving MAX: wait until the tap's rx_packets moves (traffic runs).
+wait_rx_moving() {
+	local a b i
+	a=$(tap_stat rx_packets)
+	for ((i = 0; i < $1 * 20; i++)); do
+		sleep 0.05
+		b=$(tap_stat rx_packets)
+		[ "$b" -gt $((a + 50)) ] && return 0
+	done
+	return 1
+}
+# rec KEY VALUE: record a fact for the test to check afterwards ($OUT/KEY).
+rec() { printf '%s\n' "$2" >"$OUT/$1"; }

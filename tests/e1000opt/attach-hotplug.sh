@@ -1,0 +1,55 @@
+# --attach command of t-e1000opt-hotplug.sh (see there).  Environment from
+# scripts/vm (QEMU_PID, VEXIT_NETNS, VEXIT_TAP, VEXIT_READY_FILE) and the test:
+# E1OPT_TOP, OUT (one file per recorded fact), QMPS (QMP socket), ID (the
+# e1000's device id).  The guest only sleeps; the traffic is a flood of ICMP
+# echo requests from the host (tests/e1000opt/pingflood.py: the e1000
+# receives the requests, the guest kernel's replies go out through the
+# sidecore).  Failures: exit 1, the reason in $OUT/error.
+TOP=$E1OPT_TOP
+source "$TOP/tests/e1000opt-lib.sh"
+set -u
+# fail MSG: record MSG and end the run at once (QMP quit) instead of letting
+# the guest run into scripts/vm's timeout.
+fail() {
+	echo "attach: $*" >&2
+	rec error "$*"
+	qmp "$QMPS" quit >/dev/null 2>&1
+	exit 1
+}
+q() { qmp "$QMPS" "$@" >>"$OUT/qmp.log" 2>&1 || fail "QMP $* failed: $(tail -n 2 "$OUT/qmp.log")"; }
+rec exe "$(readlink -f /proc/"$QEMU_PID"/exe)"
+rec threads_before "$(sidecore_threads "$QEMU_PID")"
+rec thread_name "$(cat /proc/"$QEMU_PID"/task/*/comm | grep '^sidecore-' | head -n 1)"
+touch "$VEXIT_READY_FILE"
+
+ip netns exec "$VEXIT_NETNS" /usr/bin/python3 "$E1OPT/pingflood.py" 10.77.0.2 >"$OUT/ping.log" 2>&1 &
+pp=$!
+wait_rx_moving 20 || fail "no replies to the flood ping"
+sleep 1
+rec threads_busy "$(sidecore_threads "$QEMU_PID")"
+rx_before=$(tap_stat rx_packets)
+# The guest's ACPI hotplug code (acpiphp) ejects the device: the e1000
+# driver's remove runs, then QEMU unrealizes the device.
+q "device_del {\"id\":\"$ID\"}" "@event DEVICE_DELETED 30"
+rec deleted 1
+rec threads_after "$(sidecore_threads "$QEMU_PID")"
+rec status_after "$(qmp "$QMPS" query-status | jq -r .status)"
+sleep 1
+kill -TERM $pp 2>/dev/null
+wait $pp 2>/dev/null
+rec rx_during "$(($(tap_stat rx_packets) - rx_before))"
+rec qom_gone "$(qmp "$QMPS" "qom-list {\"path\":\"/machine/peripheral\"}" | jq -r --arg id "$ID" '[.[] | select(.name == $id)] | length')"
+
+# Plug a new one in (the guest's driver probes it) and pull it again, idle.
+q "device_add {\"driver\":\"e1000\",\"id\":\"$ID\",\"netdev\":\"net0\",\"x-coalesce\":true,\"x-shadow-regs\":true,\"x-sidecore\":true}"
+sleep 2
+rec threads_replugged "$(sidecore_threads "$QEMU_PID")"
+q "device_del {\"id\":\"$ID\"}" "@event DEVICE_DELETED 30"
+rec threads_after2 "$(sidecore_threads "$QEMU_PID")"
+sleep 1
+rec status_end "$(qmp "$QMPS" query-status | jq -r .status)"
+# A clean exit: AddressSanitizer reports what it finds at exit too.
+q quit
+rec quit_sent 1
+trap 'exit 0' INT
+while :; do sleep 0.2; done
