@@ -92,7 +92,15 @@ static void *sidecore_thread(void *opaque)
             idle_since = get_clock();
         } else if (qatomic_read(&sc->vm_running) &&
                    get_clock() - idle_since < (int64_t)sc->spin_us * 1000) {
-            cpu_relax();
+            /*
+             * Pinned, the sidecore owns its CPU; otherwise it shares
+             * CPUs with the vCPU threads and must let them run.
+             */
+            if (sc->cpu >= 0) {
+                cpu_relax();
+            } else {
+                sched_yield();
+            }
         } else {
             park(sc);
             idle_since = get_clock();

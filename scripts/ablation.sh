@@ -91,7 +91,7 @@ for ((rep = 1; rep <= reps; rep++)); do
 				status=FAILED
 			else
 				echo "$row" >>"$csv"
-				status=$(cut -d, -f8,9 <<<"$row" | tr , ' ')
+				status=$(/usr/bin/python3 -c 'import csv, sys; r = next(csv.reader([sys.argv[1]])); print(r[7], r[8])' "$row")
 			fi
 			if [ -n "$flame" ] && [ -s "$flame" ] && [ "$rep" -eq 1 ]; then
 				cp "$flame" "$out/flamegraphs/$name.svg"
