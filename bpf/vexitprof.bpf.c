@@ -1,8 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * vexitprof: where a QEMU process's VM exits and device-emulation time go.
- * Thin wrappers: filter by tgid, pull the record fields, call the shared
- * handlers in vexitprof_handlers.bpf.h.
+ * Thin wrappers: filter by tgid (first thing, before any map access), pull
+ * the event's fields, call the shared handlers in vexitprof_handlers.bpf.h.
+ *
+ * Kernel events are BTF-enabled raw tracepoints (tp_btf: the program gets the
+ * tracepoint's arguments, the kernel builds no trace record).  KVM_RUN's
+ * boundaries come, in user space's order of preference (run_hook), from
+ * fentry/fexit on kvm_arch_vcpu_ioctl_run; from kvm:kvm_fpu (KVM_RUN loading
+ * the guest FPU, just after vcpu_load) + kvm:kvm_userspace_exit, for kernels
+ * that refuse fentry; or, as a last resort, from the ioctl syscall
+ * tracepoints + kvm:kvm_userspace_exit (enabling a syscall tracepoint sends
+ * every task on the host through the slow syscall path).  kvm_exit stays a
+ * classic tracepoint: its exit reason is computed by the vendor module
+ * (kvm_x86_ops.get_exit_info) while the record is built, and is not among
+ * the tracepoint's arguments.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -10,167 +22,433 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/usdt.bpf.h>
 #include "vexitprof.h"
+
+static __always_inline int vp_running_vcpu_id(void);
+#define VP_CURRENT_VCPU() vp_running_vcpu_id()
 #include "vexitprof_handlers.bpf.h"
 
 /* set by user space before load */
 const volatile __u32 targ_tgid = 0;
+const volatile __u32 run_hook = VP_HOOK_FENTRY; /* enum vp_run_hook */
 
 char LICENSE[] SEC("license") = "GPL";
 
-static __always_inline int vp_ours(__u32 *tid)
-{
-	__u64 id = bpf_get_current_pid_tgid();
+/*
+ * Our own views of the KVM types (CO-RE): they exist whether KVM is built in
+ * (types in vmlinux BTF) or a module (types in /sys/kernel/btf/kvm, which
+ * libbpf searches too), and vmlinux.h need not have them.
+ */
+struct kvm_run___vp {
+	__u32 exit_reason;
+} __attribute__((preserve_access_index));
 
-	*tid = (__u32)id;
-	return (id >> 32) == targ_tgid;
+struct preempt_notifier___vp {
+	struct hlist_node link;
+} __attribute__((preserve_access_index));
+
+struct kvm_vcpu___vp {
+	struct preempt_notifier___vp preempt_notifier;
+	int vcpu_id;
+	struct kvm_run___vp *run;
+} __attribute__((preserve_access_index));
+
+struct task_struct___vp {
+	struct hlist_head preempt_notifiers;
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_kvm_exit___vp {
+	unsigned int exit_reason;
+	__u32 isa;
+	unsigned int vcpu_id;
+} __attribute__((preserve_access_index));
+
+/*
+ * vcpu_id of the vCPU this thread has loaded (vcpu_load, which KVM_RUN does
+ * first).  KVM's per-CPU kvm_running_vcpu is not reachable without
+ * CONFIG_KALLSYMS_ALL, but vcpu_load also registers the vCPU's preempt
+ * notifier on the thread, and a vCPU thread has no other: follow it back to
+ * struct kvm_vcpu.  Runs once per thread (until the thread has a vCPU).
+ */
+static __always_inline int vp_running_vcpu_id(void)
+{
+	struct task_struct___vp *t = (void *)bpf_get_current_task_btf();
+	struct hlist_node *n;
+	struct kvm_vcpu___vp *v;
+	int id = -1;
+
+	if (!bpf_core_field_exists(t->preempt_notifiers))
+		return -1;
+	n = t->preempt_notifiers.first;
+	if (!n)
+		return -1;
+	/* link is the first member of struct preempt_notifier */
+	v = (void *)n - bpf_core_field_offset(struct kvm_vcpu___vp, preempt_notifier);
+	if (bpf_core_read(&id, sizeof(id), &v->vcpu_id) || id < 0 || id > 0xffff)
+		return -1;
+	return id;
+}
+
+/* The current thread as the handlers name it: tid | low 32 bits of its start time << 32 */
+static __always_inline __u64 vp_tk(struct task_struct *t)
+{
+	return (__u32)t->pid | (__u64)(__u32)t->start_time << 32;
+}
+
+/* Is the current thread one of the profiled QEMU's?  The first thing every kernel program does. */
+static __always_inline int vp_ours(__u64 *tk)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	if (t->tgid != targ_tgid)
+		return 0;
+	*tk = vp_tk(t);
+	return 1;
 }
 
 SEC("tp/kvm/kvm_exit")
-int tp_kvm_exit(struct trace_event_raw_kvm_exit *ctx)
+int tp_kvm_exit(struct trace_event_raw_kvm_exit___vp *ctx)
 {
-	__u32 tid;
+	__u64 tk;
 
-	if (!vp_ours(&tid))
+	if (!vp_ours(&tk))
 		return 0;
-	return vp_handle_kvm_exit(tid, bpf_ktime_get_ns(), ctx->vcpu_id, ctx->isa,
+	return vp_handle_kvm_exit(tk, bpf_ktime_get_ns(), ctx->vcpu_id, ctx->isa,
 				  ctx->exit_reason);
 }
 
-SEC("tp/kvm/kvm_entry")
-int tp_kvm_entry(struct trace_event_raw_kvm_entry *ctx)
+/* TP_PROTO(struct kvm_vcpu *vcpu, bool immediate_exit) (older kernels: vcpu only) */
+SEC("tp_btf/kvm_entry")
+int BPF_PROG(tp_kvm_entry, struct kvm_vcpu___vp *vcpu)
 {
-	__u32 tid;
+	__u64 tk;
 
-	if (!vp_ours(&tid))
+	if (!vp_ours(&tk))
 		return 0;
-	return vp_handle_kvm_entry(tid, bpf_ktime_get_ns(), ctx->vcpu_id);
+	return vp_handle_kvm_entry(tk, bpf_ktime_get_ns(), vcpu->vcpu_id);
 }
 
-SEC("tp/kvm/kvm_mmio")
-int tp_kvm_mmio(struct trace_event_raw_kvm_mmio *ctx)
+/* Up to 8 bytes of an access's data (what the classic record's val holds). */
+static __always_inline __u64 vp_data(const void *p, __u32 len)
 {
-	__u32 tid;
+	__u64 v = 0;
 
-	if (!vp_ours(&tid))
+	if (!p || !len)
 		return 0;
-	return vp_handle_kvm_mmio(tid, bpf_ktime_get_ns(), ctx->type, ctx->len, ctx->gpa, ctx->val);
+	/* fixed sizes keep the verifier happy; 1, 2, 4 and 8 are what guests do */
+	switch (len) {
+	case 1:
+		bpf_probe_read_kernel(&v, 1, p);
+		break;
+	case 2:
+		bpf_probe_read_kernel(&v, 2, p);
+		break;
+	case 4:
+		bpf_probe_read_kernel(&v, 4, p);
+		break;
+	default:
+		bpf_probe_read_kernel(&v, 8, p);
+		if (len < 8)
+			v &= (1ULL << (len * 8)) - 1;
+	}
+	return v;
 }
 
-SEC("tp/kvm/kvm_pio")
-int tp_kvm_pio(struct trace_event_raw_kvm_pio *ctx)
+/* TP_PROTO(int type, int len, u64 gpa, void *val) */
+SEC("tp_btf/kvm_mmio")
+int BPF_PROG(tp_kvm_mmio, int type, int len, __u64 gpa, void *val)
 {
-	__u32 tid;
+	__u64 tk;
 
-	if (!vp_ours(&tid))
+	if (!vp_ours(&tk))
 		return 0;
-	return vp_handle_kvm_pio(tid, bpf_ktime_get_ns(), ctx->rw, ctx->port, ctx->size, ctx->count,
-				 ctx->val);
+	/* the value only matters for writes (pairing with QEMU's dispatch) */
+	return vp_handle_kvm_mmio(tk, type, len, gpa,
+				  type == VP_MMIO_WRITE ? vp_data(val, len) : 0);
 }
 
-SEC("tp/kvm/kvm_userspace_exit")
-int tp_kvm_userspace_exit(struct trace_event_raw_kvm_userspace_exit *ctx)
+/* TP_PROTO(unsigned int rw, unsigned int port, unsigned int size, unsigned int count, const void *data) */
+SEC("tp_btf/kvm_pio")
+int BPF_PROG(tp_kvm_pio, unsigned int rw, unsigned int port, unsigned int size,
+	     unsigned int count, const void *data)
 {
-	__u32 tid;
+	__u64 tk;
 
-	if (!vp_ours(&tid))
+	if (!vp_ours(&tk))
 		return 0;
-	return vp_handle_uexit(tid, bpf_ktime_get_ns(), ctx->reason, ctx->errno);
+	return vp_handle_kvm_pio(tk, rw, port, size, count, rw ? (__u32)vp_data(data, size) : 0);
 }
 
-SEC("tp/kvm/kvm_set_irq")
-int tp_kvm_set_irq(void *ctx)
+/*
+ * TP_PROTO(__u32 reason, int errno), traced right after KVM_RUN's work is done:
+ * with kvm_fpu it is the return too, with the ioctl tracepoints only the reason.
+ */
+SEC("tp_btf/kvm_userspace_exit")
+int BPF_PROG(tp_kvm_userspace_exit, __u32 reason, int err)
 {
-	__u32 tid;
+	__u64 tk;
 
-	if (vp_ours(&tid))
+	if (!vp_ours(&tk))
+		return 0;
+	if (run_hook == VP_HOOK_KVM_FPU)
+		return vp_handle_run_return(tk, bpf_ktime_get_ns(), reason, err);
+	return vp_handle_uexit(tk, reason, err);
+}
+
+/*
+ * TP_PROTO(int load): kvm_load_guest_fpu() traces 1 at the start of every
+ * KVM_RUN (after vcpu_load), kvm_put_guest_fpu() 0 at its end.  Where fentry
+ * is not available, the 1 marks KVM_RUN's entry without the ioctl tracepoints.
+ */
+SEC("tp_btf/kvm_fpu")
+int BPF_PROG(tp_kvm_fpu, int load)
+{
+	__u64 tk;
+
+	if (!load || !vp_ours(&tk))
+		return 0;
+	return vp_handle_run_enter(tk, bpf_ktime_get_ns(), -1, VP_VCPU_LOOKUP);
+}
+
+SEC("tp_btf/kvm_set_irq")
+int BPF_PROG(tp_kvm_set_irq)
+{
+	__u64 tk;
+
+	if (vp_ours(&tk))
 		vp_count(VP_C_SET_IRQ, 1);
 	return 0;
 }
 
-SEC("tp/kvm/kvm_msi_set_irq")
-int tp_kvm_msi_set_irq(void *ctx)
+SEC("tp_btf/kvm_msi_set_irq")
+int BPF_PROG(tp_kvm_msi_set_irq)
 {
-	__u32 tid;
+	__u64 tk;
 
-	if (vp_ours(&tid))
+	if (vp_ours(&tk))
 		vp_count(VP_C_MSI_SET_IRQ, 1);
 	return 0;
 }
 
-SEC("tp/kvm/kvm_inj_virq")
-int tp_kvm_inj_virq(void *ctx)
+SEC("tp_btf/kvm_inj_virq")
+int BPF_PROG(tp_kvm_inj_virq)
 {
-	__u32 tid;
+	__u64 tk;
 
-	if (vp_ours(&tid))
+	if (vp_ours(&tk))
 		vp_count(VP_C_INJ_VIRQ, 1);
 	return 0;
 }
 
+/* KVM_RUN boundaries: kvm_vcpu_ioctl(KVM_RUN) calls this and nothing else does */
+SEC("fentry/kvm_arch_vcpu_ioctl_run")
+int BPF_PROG(fentry_kvm_run, struct kvm_vcpu___vp *vcpu)
+{
+	__u64 tk;
+
+	if (!vp_ours(&tk))
+		return 0;
+	return vp_handle_run_enter(tk, bpf_ktime_get_ns(), -1, vcpu->vcpu_id);
+}
+
+/* kvm_vcpu_ioctl traces kvm_userspace_exit(vcpu->run->exit_reason, r) right after this returns */
+SEC("fexit/kvm_arch_vcpu_ioctl_run")
+int BPF_PROG(fexit_kvm_run, struct kvm_vcpu___vp *vcpu, int ret)
+{
+	__u64 tk;
+
+	if (!vp_ours(&tk))
+		return 0;
+	return vp_handle_run_return(tk, bpf_ktime_get_ns(), vcpu->run->exit_reason, ret);
+}
+
+/* Fallback KVM_RUN boundaries (see the top of this file) */
 SEC("tp/syscalls/sys_enter_ioctl")
 int tp_sys_enter_ioctl(struct trace_event_raw_sys_enter *ctx)
 {
-	__u32 tid;
+	__u64 tk;
 
-	if (!vp_ours(&tid) || (__u32)ctx->args[1] != VP_KVM_RUN)
+	if (!vp_ours(&tk) || (__u32)ctx->args[1] != VP_KVM_RUN)
 		return 0;
-	return vp_handle_run_enter(tid, bpf_ktime_get_ns(), (__s32)ctx->args[0]);
+	return vp_handle_run_enter(tk, bpf_ktime_get_ns(), (__s32)ctx->args[0], -1);
 }
 
 SEC("tp/syscalls/sys_exit_ioctl")
 int tp_sys_exit_ioctl(struct trace_event_raw_sys_exit *ctx)
 {
-	__u32 tid;
+	__u64 tk;
 
-	if (!vp_ours(&tid))
+	if (!vp_ours(&tk))
 		return 0;
-	return vp_handle_run_exit(tid, bpf_ktime_get_ns());
+	return vp_handle_run_exit(tk, bpf_ktime_get_ns());
+}
+
+/*
+ * USDT arguments.  libbpf's bpf_usdt_arg() looks the probe's spec up again
+ * for every argument and reads registers with a helper call; these probes
+ * fire on every guest access under TCG, so look the spec up once and read
+ * registers straight from pt_regs (libbpf's code for other argument kinds).
+ */
+static __always_inline struct __bpf_usdt_spec *vp_usdt_spec(struct pt_regs *ctx)
+{
+	int id = __bpf_usdt_spec_id(ctx);
+
+	return id < 0 ? NULL : bpf_map_lookup_elem(&__bpf_usdt_specs, &id);
+}
+
+/*
+ * One pt_regs field at a constant offset.  Through asm, because clang would
+ * otherwise merge the switch below into one load at a computed offset from
+ * ctx, which the verifier refuses.
+ */
+#define VP_REG_OFF(f) __builtin_offsetof(struct pt_regs, f)
+#define VP_REG(ctx, f)                                                                             \
+	({                                                                                         \
+		__u64 __v;                                                                         \
+		asm volatile("%0 = *(u64 *)(%1 + %2)" : "=r"(__v) : "r"(ctx), "i"(VP_REG_OFF(f))); \
+		__v;                                                                               \
+	})
+
+static __always_inline __u64 vp_usdt_arg(struct pt_regs *ctx, struct __bpf_usdt_spec *spec,
+					 int n)
+{
+	struct __bpf_usdt_arg_spec *a;
+	unsigned long val;
+	long slow;
+
+	if (n >= BPF_USDT_MAX_ARG_CNT || n >= spec->arg_cnt)
+		return 0;
+	a = &spec->args[n];
+	if (a->arg_type != BPF_USDT_ARG_REG && a->arg_type != BPF_USDT_ARG_REG_DEREF) {
+		bpf_usdt_arg(ctx, n, &slow);
+		return slow;
+	}
+#if defined(__TARGET_ARCH_x86)
+	switch (a->reg_off) {
+	case VP_REG_OFF(di): val = VP_REG(ctx, di); break;
+	case VP_REG_OFF(si): val = VP_REG(ctx, si); break;
+	case VP_REG_OFF(dx): val = VP_REG(ctx, dx); break;
+	case VP_REG_OFF(cx): val = VP_REG(ctx, cx); break;
+	case VP_REG_OFF(r8): val = VP_REG(ctx, r8); break;
+	case VP_REG_OFF(r9): val = VP_REG(ctx, r9); break;
+	case VP_REG_OFF(ax): val = VP_REG(ctx, ax); break;
+	case VP_REG_OFF(bx): val = VP_REG(ctx, bx); break;
+	case VP_REG_OFF(bp): val = VP_REG(ctx, bp); break;
+	case VP_REG_OFF(r10): val = VP_REG(ctx, r10); break;
+	case VP_REG_OFF(r11): val = VP_REG(ctx, r11); break;
+	case VP_REG_OFF(r12): val = VP_REG(ctx, r12); break;
+	case VP_REG_OFF(r13): val = VP_REG(ctx, r13); break;
+	case VP_REG_OFF(r14): val = VP_REG(ctx, r14); break;
+	case VP_REG_OFF(r15): val = VP_REG(ctx, r15); break;
+	case VP_REG_OFF(sp): val = VP_REG(ctx, sp); break;
+	default:
+		bpf_usdt_arg(ctx, n, &slow);
+		return slow;
+	}
+#else
+	bpf_usdt_arg(ctx, n, &slow);
+	return slow;
+#endif
+	/* "4@32(%rsp)": in memory, at an offset from the register */
+	if (a->arg_type == BPF_USDT_ARG_REG_DEREF &&
+	    bpf_probe_read_user(&val, sizeof(val), (void *)val + a->val_off))
+		return 0;
+	/* 1, 2 or 4-byte arguments: clear (or sign-extend) the upper bits, as libbpf does */
+	val <<= a->arg_bitshift;
+	if (a->arg_signed)
+		val = ((long)val) >> a->arg_bitshift;
+	else
+		val = val >> a->arg_bitshift;
+	return val;
+}
+
+/* memory_region_ops_read/write(cpu_index, mr, addr, value, size, name) */
+static __always_inline int vp_usdt_mr(struct pt_regs *ctx, __u32 dir)
+{
+	struct __bpf_usdt_spec *spec = vp_usdt_spec(ctx);
+	struct vp_thread *st;
+	__u64 mr, addr;
+	__u32 size;
+
+	if (!spec)
+		return 0;
+	mr = vp_usdt_arg(ctx, spec, 1);
+	addr = vp_usdt_arg(ctx, spec, 2);
+	size = vp_usdt_arg(ctx, spec, 4);
+	if (vp_mr_count(dir, (__s32)vp_usdt_arg(ctx, spec, 0), mr, addr, size))
+		vp_mr_name(mr, vp_usdt_arg(ctx, spec, 5));
+	st = vp_mr_pairing(vp_tk(bpf_get_current_task_btf()), dir);
+	if (st)
+		vp_mr_pair(st, dir, mr, addr, dir == VP_WRITE ? vp_usdt_arg(ctx, spec, 3) : 0, size);
+	return 0;
+}
+
+/* USDT programs need no pid filter: libbpf attaches them to this QEMU only */
+SEC("usdt")
+int usdt_mr_read(struct pt_regs *ctx)
+{
+	return vp_usdt_mr(ctx, VP_READ);
 }
 
 SEC("usdt")
-int BPF_USDT(usdt_mr_read, int cpu_index, void *mr, __u64 addr, __u64 value, unsigned size,
-	     const char *name)
+int usdt_mr_write(struct pt_regs *ctx)
 {
-	return vp_handle_mr_op((__u32)bpf_get_current_pid_tgid(), VP_READ, cpu_index, (__u64)mr,
-			       addr, value, size, (__u64)name);
+	return vp_usdt_mr(ctx, VP_WRITE);
 }
 
+/* e1000_tx_batch(descs, frames, tdh, tdt) */
 SEC("usdt")
-int BPF_USDT(usdt_mr_write, int cpu_index, void *mr, __u64 addr, __u64 value, unsigned size,
-	     const char *name)
+int usdt_e1000_tx_batch(struct pt_regs *ctx)
 {
-	return vp_handle_mr_op((__u32)bpf_get_current_pid_tgid(), VP_WRITE, cpu_index, (__u64)mr,
-			       addr, value, size, (__u64)name);
+	struct __bpf_usdt_spec *spec = vp_usdt_spec(ctx);
+
+	if (!spec)
+		return 0;
+	return vp_handle_e1000_tx_batch(vp_usdt_arg(ctx, spec, 0), vp_usdt_arg(ctx, spec, 1));
 }
 
+/* e1000_rx_frame(size, rdh, rdt) */
 SEC("usdt")
-int BPF_USDT(usdt_e1000_tx_batch, __u32 descs, __u32 frames, __u32 tdh, __u32 tdt)
+int usdt_e1000_rx_frame(struct pt_regs *ctx)
 {
-	return vp_handle_e1000_tx_batch(descs, frames);
+	struct __bpf_usdt_spec *spec = vp_usdt_spec(ctx);
+	__u32 zero = 0;
+	struct vp_counters *c;
+
+	if (!spec)
+		return 0;
+	c = bpf_map_lookup_elem(&counters, &zero);
+	if (c) {
+		c->c[VP_C_USDT_E1000]++;
+		c->c[VP_C_E1000_RX_FRAMES]++;
+		c->c[VP_C_E1000_RX_BYTES] += vp_usdt_arg(ctx, spec, 0);
+	}
+	return 0;
 }
 
+/* e1000_irq_raise/lower(icr, ims): counted, arguments not needed */
 SEC("usdt")
-int BPF_USDT(usdt_e1000_rx_frame, __u64 size, __u32 rdh, __u32 rdt)
+int usdt_e1000_irq_raise(struct pt_regs *ctx)
 {
-	vp_count(VP_C_USDT_E1000, 1);
-	vp_count(VP_C_E1000_RX_FRAMES, 1);
-	vp_count(VP_C_E1000_RX_BYTES, size);
+	__u32 zero = 0;
+	struct vp_counters *c = bpf_map_lookup_elem(&counters, &zero);
+
+	if (c) {
+		c->c[VP_C_USDT_E1000]++;
+		c->c[VP_C_E1000_IRQ_RAISE]++;
+	}
 	return 0;
 }
 
 SEC("usdt")
-int BPF_USDT(usdt_e1000_irq_raise, __u32 icr, __u32 ims)
+int usdt_e1000_irq_lower(struct pt_regs *ctx)
 {
-	vp_count(VP_C_USDT_E1000, 1);
-	vp_count(VP_C_E1000_IRQ_RAISE, 1);
-	return 0;
-}
+	__u32 zero = 0;
+	struct vp_counters *c = bpf_map_lookup_elem(&counters, &zero);
 
-SEC("usdt")
-int BPF_USDT(usdt_e1000_irq_lower, __u32 icr, __u32 ims)
-{
-	vp_count(VP_C_USDT_E1000, 1);
-	vp_count(VP_C_E1000_IRQ_LOWER, 1);
+	if (c) {
+		c->c[VP_C_USDT_E1000]++;
+		c->c[VP_C_E1000_IRQ_LOWER]++;
+	}
 	return 0;
 }
 

@@ -2,17 +2,25 @@
 /*
  * Maps and event handlers of vexitprof.  Handlers take plain values (thread id,
  * timestamp, record fields) rather than a tracepoint context so that the same
- * code runs attached to the real tracepoints (bpf/vexitprof.bpf.c) and under
+ * code runs attached to the real events (bpf/vexitprof.bpf.c) and under
  * BPF_PROG_TEST_RUN with synthetic records (tests/unit/test_vexitprof.bpf.c).
+ * Threads are named by their tid (and start time), passed in, so that the
+ * unit test can play several threads from one.
  *
  * How one vCPU thread's events fit together (x86 KVM):
- *   kvm_exit .. [kvm_mmio|kvm_pio] .. [kvm_userspace_exit, KVM_RUN returns,
+ *   kvm_exit .. [kvm_mmio|kvm_pio] .. [KVM_RUN returns (kvm_userspace_exit),
  *   QEMU handles it (USDT memory_region_ops_*), KVM_RUN entered again] ..
  *   kvm_entry
  * An MMIO read that goes to QEMU traces kvm_mmio twice (READ_UNSATISFIED before,
  * READ on completion); a PIO IN that goes to QEMU traces kvm_pio only on
  * completion, after QEMU ran; writes trace once, before KVM decides whether an
  * in-kernel device (coalesced MMIO, ioeventfd) takes them.
+ *
+ * Hot-path rules (vexitprof runs on every exit of the guest): the caller
+ * filters by tgid before anything else; no hash lookup once a thread's
+ * current access / exit / exit to QEMU is known (their array slots are
+ * cached in struct vp_thread); no clock read where no time is needed; plain
+ * adds (each aggregate slot has one writer thread, see vexitprof.h).
  */
 #ifndef VP_HANDLERS_BPF_H
 #define VP_HANDLERS_BPF_H
@@ -33,33 +41,88 @@ const volatile __u32 mr_off_size = VP_MR_OFF_SIZE;
 const volatile __u32 mr_off_addr = VP_MR_OFF_ADDR;
 const volatile __u32 mr_off_name = VP_MR_OFF_NAME;
 
+/* set once an exit to QEMU waits for its memory_region_ops: until then (TCG) USDT skips pairing */
+__u32 pairing_used = 0;
+
+/* next free slot of each aggregate array */
+__u32 exit_next = 0;
+__u32 uexit_next = 0;
+__u32 acc_next = 0;
+
+/*
+ * Thread state: slot tid % VP_THREAD_SLOTS of an array (an inline lookup,
+ * cheaper than task local storage or a hash), claimed by the first vCPU
+ * thread that needs it; a thread whose slot another thread holds goes to
+ * the threads_ovf hash.  A slot remembers its thread's tid and the low bits
+ * of its start time, so a recycled tid never inherits a dead thread's state.
+ */
+#define VP_THREAD_SLOTS 4096
+
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VP_MAX_THREADS);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VP_THREAD_SLOTS);
 	__type(key, __u32);
 	__type(value, struct vp_thread);
 } threads SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VP_MAX_THREADS);
+	__type(key, __u32);
+	__type(value, struct vp_thread);
+} threads_ovf SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VP_MAX_THREADS);
+	__type(key, __u32);
+	__type(value, struct vp_tid_info);
+} tid_vcpu SEC(".maps");
+
+/* kvm_exit: (vcpu, isa, reason) -> slot of exit_vals */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, VP_MAX_EXITS);
 	__type(key, struct vp_exit_key);
-	__type(value, struct vp_exit_val);
-} exits SEC(".maps");
+	__type(value, __u32);
+} exit_idx SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VP_MAX_EXITS);
+	__type(key, __u32);
+	__type(value, struct vp_exit_val);
+} exit_vals SEC(".maps");
+
+/* exits to QEMU: (vcpu, reason) -> slot of uexit_vals */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, VP_MAX_UEXITS);
 	__type(key, struct vp_uexit_key);
-	__type(value, struct vp_uexit_val);
-} uexits SEC(".maps");
+	__type(value, __u32);
+} uexit_idx SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VP_MAX_UEXITS);
+	__type(key, __u32);
+	__type(value, struct vp_uexit_val);
+} uexit_vals SEC(".maps");
+
+/* guest accesses: (vcpu, space, dir, addr) -> slot of acc_vals */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, VP_MAX_ACC);
 	__type(key, struct vp_acc_key);
+	__type(value, __u32);
+} acc_idx SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VP_MAX_ACC);
+	__type(key, __u32);
 	__type(value, struct vp_acc_val);
-} accesses SEC(".maps");
+} acc_vals SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -119,68 +182,171 @@ static __always_inline void *vp_lookup_init(void *map, const void *key, const vo
 	return v;
 }
 
-static __always_inline struct vp_thread *vp_thread(__u32 tid)
+/*
+ * Slot of key in an aggregate array, handed out on first sight: returns slot
+ * + 1, or 0 (a drop counted) when the array is full.  Two threads racing on
+ * a new key both take a slot; the loser's stays unused.
+ */
+static __always_inline __u32 vp_slot(void *idx, const void *key, __u32 *next, __u32 max)
 {
-	struct vp_thread *st = bpf_map_lookup_elem(&threads, &tid);
+	__u32 *s = bpf_map_lookup_elem(idx, key);
+	__u32 n;
 
-	if (st)
-		return st;
-	/* user space pre-fills vCPU threads it found; others are keyed by tid until kvm_exit names
-	 * them */
-	struct vp_thread init = {};
-	init.vcpu = VP_TID_FLAG | tid;
-	bpf_map_update_elem(&threads, &tid, &init, BPF_NOEXIST);
-	st = bpf_map_lookup_elem(&threads, &tid);
+	if (s)
+		return *s + 1;
+	if (*next >= max)
+		goto full;
+	n = __sync_fetch_and_add(next, 1);
+	if (n >= max)
+		goto full;
+	if (!bpf_map_update_elem(idx, key, &n, BPF_NOEXIST))
+		return n + 1;
+	s = bpf_map_lookup_elem(idx, key);
+	if (s)
+		return *s + 1;
+full:
+	vp_count(VP_C_DROPPED, 1);
+	return 0;
+}
+
+static __always_inline void *vp_slot_val(void *vals, __u32 slot1)
+{
+	__u32 i = slot1 - 1;
+
+	return slot1 ? bpf_map_lookup_elem(vals, &i) : NULL;
+}
+
+#define vp_acc_val(st)	 ((struct vp_acc_val *)vp_slot_val(&acc_vals, (st)->acc_slot))
+#define vp_exit_val(st)	 ((struct vp_exit_val *)vp_slot_val(&exit_vals, (st)->exit_slot))
+#define vp_uexit_val(st) ((struct vp_uexit_val *)vp_slot_val(&uexit_vals, (st)->uexit_slot))
+
+/* A fresh state for thread tk (tid | start32 << 32) */
+static __always_inline void vp_thread_init(struct vp_thread *st, __u64 tk)
+{
+	__u32 tid = (__u32)tk;
+	/* vCPU from user space's hint, else keyed by tid until something names it */
+	struct vp_tid_info *h = bpf_map_lookup_elem(&tid_vcpu, &tid);
+
+	/* everything but tid, which claims the slot (see vp_thread_get) */
+	__builtin_memset((void *)st + sizeof(st->tid), 0, sizeof(*st) - sizeof(st->tid));
+	st->tid = tid;
+	st->start32 = tk >> 32;
+	st->vcpu = h && h->vcpu >= 0 ? (__u32)h->vcpu : VP_TID_FLAG | tid;
+}
+
+/*
+ * State of thread tk = tid | (low 32 bits of its start time) << 32; NULL if it
+ * has none and !create (or no room: a drop is counted).
+ */
+static __always_inline struct vp_thread *vp_thread_get(__u64 tk, bool create)
+{
+	__u32 tid = (__u32)tk, i = tid & (VP_THREAD_SLOTS - 1);
+	struct vp_thread *st = bpf_map_lookup_elem(&threads, &i);
+
 	if (!st)
+		return NULL;
+	if (st->tid == tid) {
+		if (st->start32 == (__u32)(tk >> 32))
+			return st;
+		/* the tid was recycled: the slot's thread is gone */
+		if (!create)
+			return NULL;
+		vp_thread_init(st, tk);
+		return st;
+	}
+	if (!st->tid) {
+		if (!create)
+			return NULL;
+		if (!__sync_val_compare_and_swap(&st->tid, 0, tid)) {
+			vp_thread_init(st, tk);
+			return st;
+		}
+	}
+	/* the slot is another thread's */
+	st = bpf_map_lookup_elem(&threads_ovf, &tid);
+	if (st && st->start32 == (__u32)(tk >> 32))
+		return st;
+	if (!create)
+		return NULL;
+	if (!st) {
+		struct vp_thread init = {};
+
+		bpf_map_update_elem(&threads_ovf, &tid, &init, BPF_NOEXIST);
+		st = bpf_map_lookup_elem(&threads_ovf, &tid);
+	}
+	if (!st) {
 		vp_count(VP_C_DROPPED, 1);
+		return NULL;
+	}
+	vp_thread_init(st, tk);
 	return st;
 }
 
-static __always_inline struct vp_acc_val *vp_acc(const struct vp_acc_key *k)
-{
-	static const struct vp_acc_val zero = {};
+#define vp_thread(tk) vp_thread_get(tk, true)
 
-	return vp_lookup_init(&accesses, k, &zero);
+/* Tell user space what this thread is (once per change). */
+static __always_inline void vp_note_thread(struct vp_thread *st)
+{
+	__u32 tid = st->tid;
+	struct vp_tid_info i = {
+	    .vcpu = st->vcpu & VP_TID_FLAG ? -1 : (__s32)st->vcpu,
+	    .run_fd = st->run_fd,
+	};
+
+	bpf_map_update_elem(&tid_vcpu, &tid, &i, BPF_ANY);
 }
 
-static __always_inline int vp_handle_kvm_exit(__u32 tid, __u64 now, __u32 vcpu, __u32 isa,
+/* A vCPU index became known (kvm_exit, KVM_RUN): rows from now on carry it. */
+static __always_inline void vp_name_vcpu(struct vp_thread *st, __u32 vcpu)
+{
+	if (st->vcpu == vcpu)
+		return;
+	st->vcpu = vcpu;
+	vp_note_thread(st);
+}
+
+static __always_inline int vp_handle_kvm_exit(__u64 tk, __u64 now, __u32 vcpu, __u32 isa,
 					      __u32 reason)
 {
-	static const struct vp_exit_val zero = {};
-	struct vp_exit_key key = {.vcpu = vcpu, .isa = isa, .reason = reason};
 	struct vp_thread *st;
 	struct vp_exit_val *v;
 
 	vp_count(VP_C_KVM_EXIT, 1);
-	st = vp_thread(tid);
+	st = vp_thread(tk);
 	if (!st)
 		return 0;
 	if (st->in_exit)
 		vp_count(VP_C_UNPAIRED, 1);
-	st->vcpu = vcpu;
+	vp_name_vcpu(st, vcpu);
+	if (!st->exit_slot || st->exit_vcpu != vcpu || st->exit_isa != isa ||
+	    st->exit_reason != reason) {
+		struct vp_exit_key key = {.vcpu = vcpu, .isa = isa, .reason = reason};
+
+		st->exit_vcpu = vcpu;
+		st->exit_isa = isa;
+		st->exit_reason = reason;
+		st->exit_slot = vp_slot(&exit_idx, &key, &exit_next, VP_MAX_EXITS);
+	}
 	st->in_exit = 1;
 	st->exit_ts = now;
-	st->exit_vcpu = vcpu;
-	st->exit_isa = isa;
-	st->exit_reason = reason;
 	st->exit_user_ns = 0;
 	st->cur_valid = 0;
 	st->cur_fresh = 0;
-	v = vp_lookup_init(&exits, &key, &zero);
+	v = vp_exit_val(st);
 	if (v)
-		__sync_fetch_and_add(&v->count, 1);
+		v->count++;
 	return 0;
 }
 
-static __always_inline int vp_handle_kvm_entry(__u32 tid, __u64 now, __u32 vcpu)
+static __always_inline int vp_handle_kvm_entry(__u64 tk, __u64 now, __u32 vcpu)
 {
-	struct vp_exit_key key = {};
 	struct vp_thread *st;
 	struct vp_exit_val *v;
+	struct vp_acc_val *a;
 	__u64 d, kd;
 
 	vp_count(VP_C_KVM_ENTRY, 1);
-	st = bpf_map_lookup_elem(&threads, &tid);
+	st = vp_thread_get(tk, false);
 	if (!st || !st->in_exit || st->exit_vcpu != vcpu || now < st->exit_ts) {
 		/* the first entry after attaching closes an exit we did not see */
 		vp_count(VP_C_UNPAIRED, 1);
@@ -189,24 +355,17 @@ static __always_inline int vp_handle_kvm_entry(__u32 tid, __u64 now, __u32 vcpu)
 		return 0;
 	}
 	d = now - st->exit_ts;
-	key.vcpu = st->exit_vcpu;
-	key.isa = st->exit_isa;
-	key.reason = st->exit_reason;
-	v = bpf_map_lookup_elem(&exits, &key);
+	v = vp_exit_val(st);
 	if (v) {
-		__sync_fetch_and_add(&v->timed, 1);
-		__sync_fetch_and_add(&v->total_ns, d);
-		__sync_fetch_and_add(&v->user_ns, st->exit_user_ns);
-		__sync_fetch_and_add(&v->hist[vp_hist_slot(d)], 1);
+		v->timed++;
+		v->total_ns += d;
+		v->user_ns += st->exit_user_ns;
+		v->hist[vp_hist_slot(d)]++;
 	}
-	if (st->cur_valid) {
-		struct vp_acc_val *a = bpf_map_lookup_elem(&accesses, &st->cur);
-
+	if (st->cur_valid && (a = vp_acc_val(st))) {
 		kd = d > st->exit_user_ns ? d - st->exit_user_ns : 0;
-		if (a) {
-			__sync_fetch_and_add(&a->kernel_ns, kd);
-			__sync_fetch_and_add(&a->ktimed, 1);
-		}
+		a->kernel_ns += kd;
+		a->ktimed++;
 	}
 	st->in_exit = 0;
 	st->cur_valid = 0;
@@ -220,30 +379,34 @@ static __always_inline void vp_new_access(struct vp_thread *st, __u8 space, __u8
 {
 	struct vp_acc_val *a;
 
-	st->cur.vcpu = st->vcpu;
-	st->cur.space = space;
-	st->cur.dir = dir;
-	st->cur.pad = 0;
-	st->cur.addr = addr;
+	if (!st->acc_slot || st->cur.vcpu != st->vcpu || st->cur.space != space ||
+	    st->cur.dir != dir || st->cur.addr != addr) {
+		st->cur.vcpu = st->vcpu;
+		st->cur.space = space;
+		st->cur.dir = dir;
+		st->cur.pad = 0;
+		st->cur.addr = addr;
+		st->acc_slot = vp_slot(&acc_idx, &st->cur, &acc_next, VP_MAX_ACC);
+	}
 	st->cur_valid = 1;
 	st->cur_fresh = 1;
 	st->pair_dir = dir;
 	st->pair_size = size;
 	st->pair_val = val;
-	a = vp_acc(&st->cur);
+	a = vp_acc_val(st);
 	if (a) {
-		__sync_fetch_and_add(&a->count, 1);
+		a->count++;
 		a->size = size;
 	}
 }
 
-static __always_inline int vp_handle_kvm_mmio(__u32 tid, __u64 now, __u32 type, __u32 len,
-					      __u64 gpa, __u64 val)
+static __always_inline int vp_handle_kvm_mmio(__u64 tk, __u32 type, __u32 len, __u64 gpa,
+					      __u64 val)
 {
 	struct vp_thread *st;
 
 	vp_count(VP_C_KVM_MMIO, 1);
-	st = vp_thread(tid);
+	st = vp_thread(tk);
 	if (!st)
 		return 0;
 	if (type == VP_MMIO_READ && st->skip_read && st->skip_read_gpa == gpa) {
@@ -269,14 +432,14 @@ static __always_inline void vp_learn_gpa(__u8 space, __u64 addr, __u64 mr, __u64
 	bpf_map_update_elem(&gpa_map, &gk, &gv, BPF_ANY);
 }
 
-static __always_inline int vp_handle_kvm_pio(__u32 tid, __u64 now, __u32 rw, __u32 port, __u32 size,
+static __always_inline int vp_handle_kvm_pio(__u64 tk, __u32 rw, __u32 port, __u32 size,
 					     __u32 count, __u32 val)
 {
 	struct vp_thread *st;
 	struct vp_acc_val *a;
 
 	vp_count(VP_C_KVM_PIO, 1);
-	st = vp_thread(tid);
+	st = vp_thread(tk);
 	if (!st)
 		return 0;
 	if (rw) {
@@ -288,10 +451,10 @@ static __always_inline int vp_handle_kvm_pio(__u32 tid, __u64 now, __u32 rw, __u
 	st->cur_fresh = 0;
 	if (st->await_pio_in) {
 		st->await_pio_in = 0;
-		a = bpf_map_lookup_elem(&accesses, &st->cur);
+		a = vp_acc_val(st);
 		if (a) {
-			__sync_fetch_and_add(&a->to_user, 1);
-			__sync_fetch_and_add(&a->user_ns, st->pending_user_ns);
+			a->to_user++;
+			a->user_ns += st->pending_user_ns;
 		}
 		st->pending_user_ns = 0;
 		if (st->pair_have_mr)
@@ -302,27 +465,26 @@ static __always_inline int vp_handle_kvm_pio(__u32 tid, __u64 now, __u32 rw, __u
 	return 0;
 }
 
-static __always_inline int vp_handle_uexit(__u32 tid, __u64 now, __u32 reason, __s32 err)
+/* KVM_RUN returned to user space with exit reason (KVM_EXIT_*), or err < 0 */
+static __always_inline void vp_uexit(struct vp_thread *st, __u32 reason, __s32 err)
 {
-	static const struct vp_uexit_val zero = {};
-	struct vp_uexit_key key = {};
-	struct vp_thread *st;
 	struct vp_uexit_val *v;
 	struct vp_acc_val *a;
 
 	vp_count(VP_C_KVM_UEXIT, 1);
-	st = vp_thread(tid);
-	if (!st)
-		return 0;
 	if (err < 0)
 		reason = VP_UEXIT_ERRNO + (__u32)(-err);
-	key.vcpu = st->vcpu;
-	key.reason = reason;
-	v = vp_lookup_init(&uexits, &key, &zero);
+	if (!st->uexit_slot || st->uexit_vcpu != st->vcpu || st->uexit_reason != reason) {
+		struct vp_uexit_key key = {.vcpu = st->vcpu, .reason = reason};
+
+		st->uexit_vcpu = st->vcpu;
+		st->uexit_reason = reason;
+		st->uexit_slot = vp_slot(&uexit_idx, &key, &uexit_next, VP_MAX_UEXITS);
+	}
+	v = vp_uexit_val(st);
 	if (v)
-		__sync_fetch_and_add(&v->count, 1);
+		v->count++;
 	st->uexit_valid = 1;
-	st->uexit_reason = reason;
 	st->cause_valid = 0;
 	st->await_pio_in = 0;
 	st->pair_pending = 0;
@@ -330,9 +492,9 @@ static __always_inline int vp_handle_uexit(__u32 tid, __u64 now, __u32 reason, _
 	if (st->cur_fresh && st->cur_valid &&
 	    ((reason == VP_KVM_EXIT_MMIO && st->cur.space == VP_MMIO) ||
 	     (reason == VP_KVM_EXIT_IO && st->cur.space == VP_PIO))) {
-		a = bpf_map_lookup_elem(&accesses, &st->cur);
+		a = vp_acc_val(st);
 		if (a)
-			__sync_fetch_and_add(&a->to_user, 1);
+			a->to_user++;
 		st->cause_valid = 1;
 		st->pair_pending = 1;
 	} else if (reason == VP_KVM_EXIT_IO) {
@@ -341,41 +503,102 @@ static __always_inline int vp_handle_uexit(__u32 tid, __u64 now, __u32 reason, _
 		st->pair_dir = VP_READ;
 		st->pair_size = 0;
 	}
+	if (st->pair_pending && !pairing_used)
+		pairing_used = 1;
 	st->cur_fresh = 0;
+}
+
+static __always_inline void vp_run_exit(struct vp_thread *st, __u64 now)
+{
+	if (!st->in_run)
+		return;
+	vp_count(VP_C_IOCTL_EXIT, 1);
+	st->in_run = 0;
+	st->ret_ts = now;
+}
+
+/* kvm:kvm_userspace_exit (with the ioctl tracepoints) */
+static __always_inline int vp_handle_uexit(__u64 tk, __u32 reason, __s32 err)
+{
+	struct vp_thread *st = vp_thread(tk);
+
+	if (st)
+		vp_uexit(st, reason, err);
 	return 0;
 }
 
-static __always_inline int vp_handle_run_enter(__u32 tid, __u64 now, __s32 fd)
+/* sys_exit_ioctl (any ioctl of the process; only a thread inside KVM_RUN counts) */
+static __always_inline int vp_handle_run_exit(__u64 tk, __u64 now)
 {
-	struct vp_uexit_key key = {};
+	struct vp_thread *st = vp_thread_get(tk, false);
+
+	if (st)
+		vp_run_exit(st, now);
+	return 0;
+}
+
+/*
+ * KVM_RUN returns and what kvm_userspace_exit says (exit reason, return
+ * value), in one program: fexit of kvm_arch_vcpu_ioctl_run, or
+ * kvm_userspace_exit itself when KVM_RUN's entry comes from kvm_fpu.
+ */
+static __always_inline int vp_handle_run_return(__u64 tk, __u64 now, __u32 reason, __s32 err)
+{
+	struct vp_thread *st = vp_thread(tk);
+
+	if (!st)
+		return 0;
+	vp_run_exit(st, now);
+	vp_uexit(st, reason, err);
+	return 0;
+}
+
+/*
+ * vcpu argument of vp_handle_run_enter: ask VP_CURRENT_VCPU() (the vcpu_id of
+ * the vCPU loaded on this CPU), only while the thread has no vCPU yet.
+ */
+#define VP_VCPU_LOOKUP (-2)
+#ifndef VP_CURRENT_VCPU
+#define VP_CURRENT_VCPU() (-1)
+#endif
+
+/*
+ * KVM_RUN entered: fd >= 0 from the ioctl tracepoint, vcpu >= 0 from the
+ * fentry on kvm_arch_vcpu_ioctl_run (struct kvm_vcpu's vcpu_id), or
+ * VP_VCPU_LOOKUP (kvm_fpu).
+ */
+static __always_inline int vp_handle_run_enter(__u64 tk, __u64 now, __s32 fd, __s32 vcpu)
+{
 	struct vp_thread *st;
 	struct vp_uexit_val *v;
 	struct vp_acc_val *a;
 	__u64 u;
 
 	vp_count(VP_C_IOCTL_ENTER, 1);
-	st = vp_thread(tid);
+	st = vp_thread(tk);
 	if (!st)
 		return 0;
 	st->in_run = 1;
-	st->run_fd = fd;
+	if (fd >= 0 && st->run_fd != fd) {
+		st->run_fd = fd;
+		vp_note_thread(st);
+	}
+	if (vcpu == VP_VCPU_LOOKUP)
+		vcpu = st->vcpu & VP_TID_FLAG ? VP_CURRENT_VCPU() : -1;
+	if (vcpu >= 0)
+		vp_name_vcpu(st, vcpu);
 	if (!st->ret_ts || now < st->ret_ts)
 		goto out;
 	u = now - st->ret_ts;
-	if (st->uexit_valid) {
-		key.vcpu = st->vcpu;
-		key.reason = st->uexit_reason;
-		v = bpf_map_lookup_elem(&uexits, &key);
-		if (v) {
-			__sync_fetch_and_add(&v->timed, 1);
-			__sync_fetch_and_add(&v->user_ns, u);
-			__sync_fetch_and_add(&v->hist[vp_hist_slot(u)], 1);
-		}
+	if (st->uexit_valid && (v = vp_uexit_val(st))) {
+		v->timed++;
+		v->user_ns += u;
+		v->hist[vp_hist_slot(u)]++;
 	}
 	if (st->cause_valid) {
-		a = bpf_map_lookup_elem(&accesses, &st->cur);
+		a = vp_acc_val(st);
 		if (a)
-			__sync_fetch_and_add(&a->user_ns, u);
+			a->user_ns += u;
 	} else if (st->await_pio_in) {
 		st->pending_user_ns = u;
 	}
@@ -387,18 +610,6 @@ out:
 	st->cause_valid = 0;
 	if (!st->await_pio_in)
 		st->pair_pending = 0;
-	return 0;
-}
-
-static __always_inline int vp_handle_run_exit(__u32 tid, __u64 now)
-{
-	struct vp_thread *st = bpf_map_lookup_elem(&threads, &tid);
-
-	if (!st || !st->in_run)
-		return 0;
-	vp_count(VP_C_IOCTL_EXIT, 1);
-	st->in_run = 0;
-	st->ret_ts = now;
 	return 0;
 }
 
@@ -427,54 +638,105 @@ static __noinline int vp_read_mr(__u64 mr, __u64 name_ptr)
 	return 0;
 }
 
-/* memory_region_ops_read/write; name_ptr is read once per MemoryRegion (0: do not read). */
-static __always_inline int vp_handle_mr_op(__u32 tid, __u32 dir, __s32 cpu_index, __u64 mr,
-					   __u64 addr, __u64 value, __u32 size, __u64 name_ptr)
+/*
+ * memory_region_ops_read/write, step 1: count the dispatch.  Returns true the
+ * first time (vcpu, dir, mr, offset) is seen: the caller then makes sure the
+ * MemoryRegion is named (vp_mr_name), so its name is read once per region,
+ * not per event.
+ */
+static __always_inline bool vp_mr_count(__u32 dir, __s32 cpu_index, __u64 mr, __u64 addr,
+					__u32 size)
 {
 	static const struct vp_mr_val zero = {};
 	struct vp_mr_key key = {.vcpu = (__u32)cpu_index, .dir = dir, .mr = mr, .offset = addr};
 	struct vp_mr_val *v;
-	struct vp_thread *st;
+	bool fresh = false;
 
 	vp_count(VP_C_USDT_MR, 1);
-	v = vp_lookup_init(&mr_ops, &key, &zero);
+	v = bpf_map_lookup_elem(&mr_ops, &key);
+	if (!v) {
+		fresh = true;
+		v = vp_lookup_init(&mr_ops, &key, &zero);
+	}
 	if (v) {
+		/* several non-vCPU threads share cpu_index -1: atomic */
 		__sync_fetch_and_add(&v->count, 1);
 		v->size = size;
 	}
+	return fresh;
+}
+
+static __always_inline void vp_mr_name(__u64 mr, __u64 name_ptr)
+{
 	if (name_ptr && !bpf_map_lookup_elem(&mr_names, &mr))
 		vp_read_mr(mr, name_ptr);
-	st = bpf_map_lookup_elem(&threads, &tid);
+}
+
+/*
+ * Step 2: the thread whose exit to QEMU this dispatch may be handling, or NULL.
+ * Only then does the caller need the value (writes are matched on it).
+ */
+static __always_inline struct vp_thread *vp_mr_pairing(__u64 tk, __u32 dir)
+{
+	struct vp_thread *st;
+
+	if (!pairing_used)
+		return NULL;
+	st = vp_thread_get(tk, false);
 	if (!st || !st->pair_pending || st->pair_dir != dir)
-		return 0;
+		return NULL;
+	return st;
+}
+
+/* Step 3: learn which MemoryRegion + offset the exiting guest address is. */
+static __always_inline void vp_mr_pair(struct vp_thread *st, __u32 dir, __u64 mr, __u64 addr,
+				       __u64 value, __u32 size)
+{
 	vp_count(VP_C_USDT_IN_EXIT, 1);
 	if (st->await_pio_in) {
 		st->pair_mr = mr;
 		st->pair_off = addr;
 		st->pair_have_mr = 1;
 		st->pair_pending = 0;
-		return 0;
+		return;
 	}
 	/*
 	 * QEMU flushes coalesced MMIO writes before dispatching the exit, so the
 	 * first write seen need not be ours: size and value must match too.
 	 */
 	if (st->pair_size != size || (dir == VP_WRITE && st->pair_val != value))
-		return 0;
+		return;
 	vp_learn_gpa(st->cur.space, st->cur.addr, mr, addr);
 	st->pair_pending = 0;
+}
+
+/* All three steps with every argument at hand (unit test; name_ptr 0: do not read). */
+static __always_inline int vp_handle_mr_op(__u64 tk, __u32 dir, __s32 cpu_index, __u64 mr,
+					   __u64 addr, __u64 value, __u32 size, __u64 name_ptr)
+{
+	struct vp_thread *st;
+
+	if (vp_mr_count(dir, cpu_index, mr, addr, size))
+		vp_mr_name(mr, name_ptr);
+	st = vp_mr_pairing(tk, dir);
+	if (st)
+		vp_mr_pair(st, dir, mr, addr, value, size);
 	return 0;
 }
 
 static __always_inline int vp_handle_e1000_tx_batch(__u32 descs, __u32 frames)
 {
 	__u32 slot = frames < VP_TXB_SLOTS - 1 ? frames : VP_TXB_SLOTS - 1;
+	__u32 zero = 0;
+	struct vp_counters *c = bpf_map_lookup_elem(&counters, &zero);
 	__u64 *h;
 
-	vp_count(VP_C_USDT_E1000, 1);
-	vp_count(VP_C_E1000_TX_BATCHES, 1);
-	vp_count(VP_C_E1000_TX_DESCS, descs);
-	vp_count(VP_C_E1000_TX_FRAMES, frames);
+	if (c) {
+		c->c[VP_C_USDT_E1000]++;
+		c->c[VP_C_E1000_TX_BATCHES]++;
+		c->c[VP_C_E1000_TX_DESCS] += descs;
+		c->c[VP_C_E1000_TX_FRAMES] += frames;
+	}
 	h = bpf_map_lookup_elem(&tx_batch_hist, &slot);
 	if (h)
 		*h += 1;

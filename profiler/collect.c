@@ -77,6 +77,36 @@ static int map_each(int fd, size_t ksz, size_t vsz, void (*cb)(const void *, con
 	return err == -ENOENT || errno == ENOENT ? 0 : err;
 }
 
+struct slot_it {
+	int vals_fd;
+	void *val;
+	void (*cb)(const void *, const void *, void *);
+	void *arg;
+};
+
+static void slot_cb(const void *k, const void *v, void *arg)
+{
+	struct slot_it *it = arg;
+
+	if (!bpf_map_lookup_elem(it->vals_fd, v, it->val))
+		it->cb(k, it->val, it->arg);
+}
+
+/* Aggregates: key -> slot in the "*_idx" hash, value in the "*_vals" array. */
+static int slot_each(struct bpf_map *idx, struct bpf_map *vals,
+		     void (*cb)(const void *, const void *, void *), void *arg)
+{
+	struct slot_it it = {.vals_fd = bpf_map__fd(vals), .cb = cb, .arg = arg};
+	int err;
+
+	it.val = calloc(1, bpf_map__value_size(vals));
+	if (!it.val)
+		return -ENOMEM;
+	err = map_each(bpf_map__fd(idx), bpf_map__key_size(idx), sizeof(__u32), slot_cb, &it);
+	free(it.val);
+	return err;
+}
+
 static int key_vcpu(struct ctx *c, __u32 v)
 {
 	if (!c->r->per_vcpu)
@@ -444,12 +474,9 @@ int report_collect(struct vp_report *r, struct vexitprof_bpf *skel, const struct
 		if (e)
 			e->space = c.gpa[i].k.space;
 	}
-	map_each(bpf_map__fd(skel->maps.exits), sizeof(struct vp_exit_key),
-		 sizeof(struct vp_exit_val), exit_cb, &c);
-	map_each(bpf_map__fd(skel->maps.uexits), sizeof(struct vp_uexit_key),
-		 sizeof(struct vp_uexit_val), uexit_cb, &c);
-	map_each(bpf_map__fd(skel->maps.accesses), sizeof(struct vp_acc_key),
-		 sizeof(struct vp_acc_val), acc_cb, &c);
+	slot_each(skel->maps.exit_idx, skel->maps.exit_vals, exit_cb, &c);
+	slot_each(skel->maps.uexit_idx, skel->maps.uexit_vals, uexit_cb, &c);
+	slot_each(skel->maps.acc_idx, skel->maps.acc_vals, acc_cb, &c);
 	map_each(bpf_map__fd(skel->maps.mr_ops), sizeof(struct vp_mr_key), sizeof(struct vp_mr_val),
 		 mr_cb, &c);
 	if (c.max_cpu_index > r->nr_vcpus)

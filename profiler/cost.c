@@ -12,6 +12,23 @@ int cost_enable_stats(void)
 	return bpf_enable_stats(BPF_STATS_RUN_TIME);
 }
 
+unsigned long long cost_run_count(struct vexitprof_bpf *skel)
+{
+	struct bpf_program *p;
+	unsigned long long n = 0;
+
+	bpf_object__for_each_program(p, skel->obj)
+	{
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(p);
+
+		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len))
+			n += info.run_cnt;
+	}
+	return n;
+}
+
 /*
  * The probe must sit on a nop, like a USDT site: the kernel emulates a nop
  * after the trap, while other instructions are single-stepped out of line,
@@ -95,12 +112,17 @@ void cost_collect(struct vp_report *r, struct vexitprof_bpf *skel, bool stats, d
 	}
 	for (int i = VP_C_KVM_EXIT; i <= VP_C_INJ_VIRQ; i++)
 		c->events_kernel += r->cnt.c[i];
+	/* with fentry, one fexit run stands for the ioctl's return and kvm_userspace_exit */
+	if (r->run_hook == VP_HOOK_FENTRY && c->events_kernel >= r->cnt.c[VP_C_IOCTL_EXIT])
+		c->events_kernel -= r->cnt.c[VP_C_IOCTL_EXIT];
 	c->events_usdt = r->cnt.c[VP_C_USDT_MR] + r->cnt.c[VP_C_USDT_E1000];
 	/*
 	 * Events traced x measured per-event cost.  The BPF mean includes the
-	 * early returns for other processes' ioctls, which makes it cheaper per
-	 * run than a real event: the estimate leans low there and USDT events
-	 * add the calibrated trap.
+	 * early returns for other processes (other VMs' exits; with the ioctl
+	 * tracepoints, every ioctl on the host), which makes it cheaper per run
+	 * than a real event: the estimate leans low there, and it leaves out the
+	 * fixed cost of entering a program (trampoline, tracepoint dispatch).
+	 * USDT events add the calibrated trap.
 	 */
 	if (c->bpf_run_cnt)
 		c->est_ns =

@@ -8,6 +8,8 @@ struct vexitprof_bpf;
 
 /* Turns on BPF run-time statistics for as long as the returned fd stays open (-1: unavailable). */
 int cost_enable_stats(void);
+/* Runs of our programs counted so far (while statistics are on). */
+unsigned long long cost_run_count(struct vexitprof_bpf *skel);
 /*
  * Time one uprobe hit on a function of our own (the trap a USDT probe costs,
  * which BPF statistics do not see).  Needs skel loaded with calib_uprobe.

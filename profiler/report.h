@@ -64,6 +64,7 @@ struct vp_report {
 	bool kvm_accesses; /* kernel saw guest accesses: counts come from kvm_mmio/kvm_pio */
 	bool per_vcpu;
 	bool qemu_exited;
+	int run_hook; /* enum vp_run_hook */
 	struct vp_exit_row *exits;
 	size_t n_exits;
 	struct vp_uexit_row *uexits;
@@ -90,7 +91,9 @@ unsigned long long report_packets(const struct vp_report *r);
 unsigned long long report_device_accesses(const struct vp_report *r, const char *device);
 unsigned long long report_total_exits(const struct vp_report *r);
 
-void report_table(FILE *f, const struct vp_report *r, bool hist);
+/* all: every device register; otherwise the busiest rows and one line for the rest */
+void report_table(FILE *f, const struct vp_report *r, bool hist, bool all);
+const char *run_hook_name(int hook);
 void report_json(FILE *f, const struct vp_report *r);
 /* Folded stacks "vcpu;reason;device;register;handler weight", weight in ns (count when no time). */
 void report_folded(FILE *f, const struct vp_report *r);

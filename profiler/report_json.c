@@ -230,10 +230,12 @@ void report_json(FILE *f, const struct vp_report *r)
 	fprintf(f,
 		",\n  \"duration_s\": %.6f,\n  \"vcpus\": %d,\n  \"per_vcpu\": %s,\n"
 		"  \"usdt\": %s,\n  \"e1000_usdt\": %s,\n  \"exit_tracepoints\": %s,\n"
+		"  \"kvm_run_hook\": \"%s\",\n"
 		"  \"source\": \"%s\",\n  \"qemu_exited\": %s,\n",
 		r->duration_s, r->nr_vcpus, r->per_vcpu ? "true" : "false",
 		r->usdt ? "true" : "false", r->e1000_usdt ? "true" : "false",
-		r->exit_tp ? "true" : "false", r->kvm_accesses ? "kvm" : "usdt",
+		r->exit_tp ? "true" : "false", run_hook_name(r->run_hook),
+		r->kvm_accesses ? "kvm" : "usdt",
 		r->qemu_exited ? "true" : "false");
 	exits_json(f, r);
 	uexits_json(f, r);

@@ -62,7 +62,11 @@ static void uexits_table(FILE *f, const struct vp_report *r, bool hist)
 {
 	char b[32];
 
-	fprintf(f, "\nExits to QEMU user space (KVM_RUN return .. next KVM_RUN)\n");
+	if (r->run_hook == VP_HOOK_KVM_FPU)
+		fprintf(f, "\nExits to QEMU user space (kvm_userspace_exit .. next KVM_RUN's kvm_fpu: "
+			   "QEMU's time plus KVM_RUN's own exit and entry path)\n");
+	else
+		fprintf(f, "\nExits to QEMU user space (KVM_RUN return .. next KVM_RUN)\n");
 	if (!r->n_uexits) {
 		fprintf(f, "  none seen%s\n", r->kvm_accesses ? "" : " (not a KVM guest, or idle)");
 		return;
@@ -86,8 +90,42 @@ static void uexits_table(FILE *f, const struct vp_report *r, bool hist)
 	}
 }
 
-static void dev_table(FILE *f, const struct vp_report *r)
+/*
+ * Default table: per vCPU group, the busiest rows until they cover
+ * VP_TABLE_COVER of the accesses, at least VP_TABLE_MIN rows and at most
+ * VP_TABLE_MAX; the rest (say, the hundreds of MTA[n]/VFTA[n] a driver
+ * reset writes once each) are summed up in one line.  --all lists every row,
+ * and --json always has them all.
+ */
+#define VP_TABLE_COVER 0.999
+#define VP_TABLE_MIN   10
+#define VP_TABLE_MAX   25
+
+static unsigned long long dev_weight(const struct vp_dev_row *d, bool by_ops)
 {
+	return by_ops ? d->qemu_ops : d->count;
+}
+
+static void dev_row_print(FILE *f, const struct vp_report *r, const struct vp_dev_row *d)
+{
+	char tq[24] = "-", ik[24] = "-", kt[24] = "-", ut[24] = "-";
+
+	if (r->kvm_accesses) {
+		snprintf(tq, sizeof(tq), "%llu", d->exits);
+		snprintf(ik, sizeof(ik), "%llu", d->kcount - d->exits);
+		snprintf(ut, sizeof(ut), "%.3f", d->user_ns / 1e6);
+		if (d->ktimed)
+			snprintf(kt, sizeof(kt), "%.3f", d->kernel_ns / 1e6);
+	}
+	vcol(f, r, d->vcpu);
+	fprintf(f, "%-16s %-16s %-5s %10llu %10.0f %9s %9s %10s %10s %10llu\n", d->device, d->reg,
+		dir_name(d->dir), d->count, rate(r, d->count), tq, ik, kt, ut, d->qemu_ops);
+}
+
+static void dev_table(FILE *f, const struct vp_report *r, bool all)
+{
+	char b[16];
+
 	fprintf(f, "\nDevice accesses (%s)\n",
 		r->kvm_accesses ? "guest MMIO/PIO seen by KVM; QEMU-OPS: memory_region_ops USDT"
 				: "memory_region_ops USDT: QEMU's dispatches");
@@ -100,21 +138,41 @@ static void dev_table(FILE *f, const struct vp_report *r)
 	fprintf(f, "%-16s %-16s %-5s %10s %10s %9s %9s %10s %10s %10s\n", "DEVICE", "REGISTER",
 		"R/W", "COUNT", "RATE/s", "TO-QEMU", "IN-KERNEL", "KERN(ms)", "QEMU(ms)",
 		"QEMU-OPS");
-	for (size_t i = 0; i < r->n_devs; i++) {
-		const struct vp_dev_row *d = &r->devs[i];
-		char tq[24] = "-", ik[24] = "-", kt[24] = "-", ut[24] = "-";
+	/* rows are sorted by vCPU, then count: fold each vCPU's tail */
+	for (size_t g = 0, end; g < r->n_devs; g = end) {
+		unsigned long long total = 0, cum = 0, fold_n = 0, fold_w = 0;
+		bool by_ops = false;
+		size_t shown = 0;
 
-		if (r->kvm_accesses) {
-			snprintf(tq, sizeof(tq), "%llu", d->exits);
-			snprintf(ik, sizeof(ik), "%llu", d->kcount - d->exits);
-			snprintf(ut, sizeof(ut), "%.3f", d->user_ns / 1e6);
-			if (d->ktimed)
-				snprintf(kt, sizeof(kt), "%.3f", d->kernel_ns / 1e6);
+		for (end = g; end < r->n_devs && r->devs[end].vcpu == r->devs[g].vcpu; end++)
+			total += r->devs[end].count;
+		if (!total) {
+			/* nothing the kernel saw: weigh by QEMU's dispatches */
+			by_ops = true;
+			for (size_t i = g; i < end; i++)
+				total += r->devs[i].qemu_ops;
 		}
-		vcol(f, r, d->vcpu);
-		fprintf(f, "%-16s %-16s %-5s %10llu %10.0f %9s %9s %10s %10s %10llu\n", d->device,
-			d->reg, dir_name(d->dir), d->count, rate(r, d->count), tq, ik, kt, ut,
-			d->qemu_ops);
+		for (size_t i = g; i < end; i++) {
+			const struct vp_dev_row *d = &r->devs[i];
+			unsigned long long w = dev_weight(d, by_ops);
+
+			if (all || shown < VP_TABLE_MIN ||
+			    (shown < VP_TABLE_MAX && cum < VP_TABLE_COVER * total)) {
+				dev_row_print(f, r, d);
+				shown++;
+			} else {
+				fold_n++;
+				fold_w += w;
+			}
+			cum += w;
+		}
+		if (!fold_n)
+			continue;
+		if (r->per_vcpu)
+			fprintf(f, "%-5s ", vcpu_label(r->devs[g].vcpu, b, sizeof(b)));
+		fprintf(f, "... %llu more row%s with %llu %s (%.2f%%); --all lists them\n", fold_n,
+			fold_n == 1 ? "" : "s", fold_w, by_ops ? "QEMU dispatches" : "accesses",
+			total ? 100.0 * fold_w / total : 0);
 	}
 }
 
@@ -162,7 +220,11 @@ static void cost_section(FILE *f, const struct vp_report *r)
 
 	fprintf(f, "\nInterrupts: kvm_set_irq %llu, kvm_msi_set_irq %llu, kvm_inj_virq %llu\n",
 		r->cnt.c[VP_C_SET_IRQ], r->cnt.c[VP_C_MSI_SET_IRQ], r->cnt.c[VP_C_INJ_VIRQ]);
-	fprintf(f, "Tracing: %llu kernel events, %llu USDT events; ", c->events_kernel,
+	fprintf(f, "Tracing: %llu kernel events (KVM_RUN via %s), %llu USDT events; ",
+		c->events_kernel,
+		r->run_hook == VP_HOOK_FENTRY	 ? "fentry/fexit"
+		: r->run_hook == VP_HOOK_KVM_FPU ? "kvm_fpu"
+						 : "ioctl tracepoints",
 		c->events_usdt);
 	if (c->stats && c->bpf_run_cnt)
 		fprintf(f, "BPF %.0f ns/run over %llu runs", (double)c->bpf_run_ns / c->bpf_run_cnt,
@@ -177,7 +239,21 @@ static void cost_section(FILE *f, const struct vp_report *r)
 		r->cnt.c[VP_C_DROPPED], r->cnt.c[VP_C_UNPAIRED]);
 }
 
-void report_table(FILE *f, const struct vp_report *r, bool hist)
+const char *run_hook_name(int hook)
+{
+	switch (hook) {
+	case VP_HOOK_FENTRY:
+		return "fentry";
+	case VP_HOOK_KVM_FPU:
+		return "kvm_fpu";
+	case VP_HOOK_SYSCALLS:
+		return "syscalls";
+	default:
+		return "none";
+	}
+}
+
+void report_table(FILE *f, const struct vp_report *r, bool hist, bool all)
 {
 	fprintf(f, "vexitprof: QEMU pid %d (%s), %.2f s, %d vCPU%s, %s%s\n", r->pid, r->exe,
 		r->duration_s, r->nr_vcpus, r->nr_vcpus == 1 ? "" : "s",
@@ -185,7 +261,7 @@ void report_table(FILE *f, const struct vp_report *r, bool hist)
 		r->qemu_exited ? " (QEMU exited)" : "");
 	exits_table(f, r, hist);
 	uexits_table(f, r, hist);
-	dev_table(f, r);
+	dev_table(f, r, all);
 	e1000_section(f, r);
 	cost_section(f, r);
 }

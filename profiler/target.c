@@ -119,7 +119,7 @@ static int comm_vcpu(const char *comm)
 	return -1;
 }
 
-/* tid -> vCPU learned from KVM_RUN's fd; survives QEMU's exit so the final report can use it */
+/* tid -> vCPU learned from KVM_RUN (its fd, or BPF); survives QEMU's exit for the final report */
 static struct {
 	int tid, vcpu;
 } tid_vcpu[256];
@@ -139,6 +139,18 @@ static int fd_vcpu(int pid, int fd)
 	if (sscanf(l, "anon_inode:kvm-vcpu:%d", &v) == 1)
 		return v;
 	return -1;
+}
+
+void target_note_vcpu(int tid, int vcpu)
+{
+	for (int i = 0; i < n_tid_vcpu; i++)
+		if (tid_vcpu[i].tid == tid)
+			return;
+	if (vcpu < 0 || n_tid_vcpu >= (int)(sizeof(tid_vcpu) / sizeof(tid_vcpu[0])))
+		return;
+	tid_vcpu[n_tid_vcpu].tid = tid;
+	tid_vcpu[n_tid_vcpu].vcpu = vcpu;
+	n_tid_vcpu++;
 }
 
 void target_note_run_fd(int pid, int tid, int fd)

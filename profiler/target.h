@@ -23,6 +23,8 @@ bool target_is_qemu(int pid, const char *exe);
 int target_has_usdt(const char *path, const char *provider);
 /* vCPU index of a QEMU thread from its name ("CPU 1/KVM"), -1 if not a vCPU thread */
 int target_tid_vcpu(int pid, int tid);
+/* Remember that tid is vCPU vcpu (BPF read it from KVM's struct kvm_vcpu). */
+void target_note_vcpu(int tid, int vcpu);
 /* Remember that tid runs KVM_RUN on fd: /proc/PID/fd/fd is "anon_inode:kvm-vcpu:N". */
 void target_note_run_fd(int pid, int tid, int fd);
 /* Number of vCPU fds QEMU holds (KVM); 0 under TCG. */

@@ -27,7 +27,8 @@ static struct env {
 	int pid;
 	double duration;
 	double interval;
-	bool per_vcpu, hist, json, folded, no_usdt, verbose, no_calib;
+	bool per_vcpu, hist, json, folded, no_usdt, verbose, no_calib, all, no_packet_probes;
+	int kvm_run; /* enum vp_run_hook; VP_HOOK_NONE: auto */
 	const char *flamegraph;
 	const char *qmp;
 	const char *ready_file;
@@ -55,6 +56,9 @@ enum {
 	OPT_HIST,
 	OPT_TRACEFS,
 	OPT_NO_CALIB,
+	OPT_ALL,
+	OPT_KVM_RUN,
+	OPT_NO_PACKET_PROBES,
 };
 
 static const struct argp_option opts[] = {
@@ -63,6 +67,8 @@ static const struct argp_option opts[] = {
     {"interval", 'i', "SEC", 0, "Live mode: print the table every SEC seconds", 0},
     {"per-vcpu", OPT_PER_VCPU, NULL, 0, "Break every table down by vCPU", 0},
     {"hist", OPT_HIST, NULL, 0, "Print log2 latency histograms", 0},
+    {"all", OPT_ALL, NULL, 0,
+     "List every device register in the table (default: the busiest, the rest summed up)", 0},
     {"json", OPT_JSON, NULL, 0, "Print the report as JSON (schema: profiler/JSON.md)", 0},
     {"folded", OPT_FOLDED, NULL, 0, "Print folded stacks (vcpu;reason;device;register;handler ns)",
      0},
@@ -71,7 +77,15 @@ static const struct argp_option opts[] = {
     {"no-usdt", OPT_NO_USDT, NULL, 0, "Kernel events only, do not attach QEMU's USDT probes", 0},
     {"ready-file", OPT_READY, "PATH", 0, "Create PATH once every probe is attached", 0},
     {"tracefs", OPT_TRACEFS, "DIR", OPTION_HIDDEN, "Where tracefs is (tests)", 0},
+    {"no-packet-probes", OPT_NO_PACKET_PROBES, NULL, 0,
+     "Do not attach QEMU's per-packet e1000 probes (one uprobe trap less per packet; no "
+     "per-packet figures)",
+     0},
     {"no-calibrate", OPT_NO_CALIB, NULL, 0, "Skip the uprobe cost calibration", 0},
+    {"kvm-run", OPT_KVM_RUN, "HOOK", 0,
+     "How to trace KVM_RUN's boundaries: auto (default: the first that works of) fentry, "
+     "kvm_fpu, syscalls",
+     0},
     {"verbose", 'v', NULL, 0, "Show libbpf's messages", 0},
     {},
 };
@@ -135,6 +149,24 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case OPT_NO_CALIB:
 		env.no_calib = true;
 		break;
+	case OPT_ALL:
+		env.all = true;
+		break;
+	case OPT_NO_PACKET_PROBES:
+		env.no_packet_probes = true;
+		break;
+	case OPT_KVM_RUN:
+		if (!strcmp(arg, "auto"))
+			env.kvm_run = VP_HOOK_NONE;
+		else if (!strcmp(arg, "fentry"))
+			env.kvm_run = VP_HOOK_FENTRY;
+		else if (!strcmp(arg, "kvm_fpu"))
+			env.kvm_run = VP_HOOK_KVM_FPU;
+		else if (!strcmp(arg, "syscalls"))
+			env.kvm_run = VP_HOOK_SYSCALLS;
+		else
+			argp_error(state, "--kvm-run: auto, fentry, kvm_fpu or syscalls, not %s", arg);
+		break;
 	case 'v':
 		env.verbose = true;
 		break;
@@ -164,8 +196,14 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 
 static volatile sig_atomic_t stop;
 
-/* seconds of BPF run-time statistics at the start of a profile */
+/*
+ * BPF run-time statistics at the start of a profile: until our programs ran
+ * VP_STATS_RUNS times (a busy guest gets there in a few ms), at most
+ * VP_STATS_WINDOW_S seconds.  While on, they add two clock reads to every
+ * program run on the host, which would show in the guest's throughput.
+ */
 #define VP_STATS_WINDOW_S 2.0
+#define VP_STATS_RUNS	  20000
 
 static void on_signal(int sig)
 {
@@ -183,34 +221,43 @@ static double mono(void)
 
 struct attach_state {
 	struct bpf_link *links[32];
+	const char *names[32];
 	int n;
 };
 
+/* why a way of tracing KVM_RUN could not be used (for the notice) */
+static char hook_err[VP_HOOK_SYSCALLS + 1][96];
+
 /*
  * Name the vCPU threads that exist now, so kernel events are keyed by vCPU even
- * where kvm_exit (which carries vcpu_id) never fires.  Only works when QEMU
- * names its threads (-name debug-threads=on); learn_vcpus() covers the rest.
+ * before KVM_RUN or kvm_exit names them.  Only works when QEMU names its
+ * threads (-name debug-threads=on); learn_vcpus() covers the rest.
  */
 static void prefill_vcpu(int tid, int vcpu, void *arg)
 {
 	struct vexitprof_bpf *skel = arg;
-	struct vp_thread st = {.vcpu = vcpu};
+	struct vp_tid_info ti = {.vcpu = vcpu, .run_fd = -1};
 	__u32 key = tid;
 
-	bpf_map_update_elem(bpf_map__fd(skel->maps.threads), &key, &st, BPF_NOEXIST);
+	bpf_map_update_elem(bpf_map__fd(skel->maps.tid_vcpu), &key, &ti, BPF_NOEXIST);
 }
 
-/* Threads seen entering KVM_RUN: the fd they used names their vCPU. */
+/* What BPF learned about threads: their vCPU (fentry), or the fd they ran KVM_RUN on. */
 static void learn_vcpus(struct vexitprof_bpf *skel)
 {
-	int fd = bpf_map__fd(skel->maps.threads);
-	__u32 key, *prev = NULL;
-	struct vp_thread st;
+	int fd = bpf_map__fd(skel->maps.tid_vcpu);
+	__u32 key, prev_key, *prev = NULL;
+	struct vp_tid_info ti;
 
 	while (!bpf_map_get_next_key(fd, prev, &key)) {
-		if (!bpf_map_lookup_elem(fd, &key, &st) && (st.vcpu & VP_TID_FLAG) && st.run_fd > 0)
-			target_note_run_fd(env.pid, key, st.run_fd);
-		prev = &key;
+		if (!bpf_map_lookup_elem(fd, &key, &ti)) {
+			if (ti.vcpu >= 0)
+				target_note_vcpu(key, ti.vcpu);
+			else if (ti.run_fd > 0)
+				target_note_run_fd(env.pid, key, ti.run_fd);
+		}
+		prev_key = key;
+		prev = &prev_key;
 	}
 }
 
@@ -224,9 +271,12 @@ static bool tp_exists(const char *cat, const char *name)
 
 struct tp_prog {
 	struct bpf_program *prog;
-	const char *cat, *name;
+	const char *cat, *name; /* tracepoint; cat NULL: fentry/fexit on function name */
 	bool required;
+	unsigned int hooks; /* 0: always; else only with these (1 << enum vp_run_hook) */
 };
+
+#define H(x) (1u << (x))
 
 static int attach_usdt(struct vexitprof_bpf *skel, struct attach_state *as, const char *exe,
 		       bool *e1000)
@@ -246,8 +296,11 @@ static int attach_usdt(struct vexitprof_bpf *skel, struct attach_state *as, cons
 	int ok_e1000 = 0;
 
 	for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
-		struct bpf_link *l =
-		    bpf_program__attach_usdt(u[i].prog, env.pid, exe, "qemu", u[i].name, NULL);
+		struct bpf_link *l;
+
+		if (u[i].e1000 && env.no_packet_probes)
+			continue;
+		l = bpf_program__attach_usdt(u[i].prog, env.pid, exe, "qemu", u[i].name, NULL);
 
 		if (!l) {
 			/* a QEMU without our e1000 patch simply has no per-packet figures */
@@ -261,6 +314,115 @@ static int attach_usdt(struct vexitprof_bpf *skel, struct attach_state *as, cons
 		ok_e1000 += u[i].e1000;
 	}
 	*e1000 = ok_e1000 > 0;
+	return 0;
+}
+
+/*
+ * Open, load and attach the kernel side with the KVM_RUN boundaries from hook.
+ * Returns 0; -EAGAIN when this way of tracing KVM_RUN cannot be used and it
+ * is not the last one to try (hook_err says why, the caller tries the next);
+ * -ENOENT when a required tracepoint is missing; -1 on other errors.  One
+ * line printed for the errors that are final.
+ */
+static int load_and_attach(struct vexitprof_bpf **skelp, struct attach_state *as, int hook,
+			   bool last, bool usdt, double *trap_ns)
+{
+	struct vexitprof_bpf *skel;
+	struct bpf_program *p;
+	int err;
+
+	skel = *skelp = vexitprof_bpf__open();
+	if (!skel) {
+		fprintf(stderr, "vexitprof: cannot open the BPF object: %s\n", strerror(errno));
+		return -1;
+	}
+	skel->rodata->targ_tgid = env.pid;
+	skel->rodata->run_hook = hook;
+
+	struct tp_prog tps[] = {
+	    {skel->progs.tp_kvm_exit, "kvm", "kvm_exit", false, 0},
+	    {skel->progs.tp_kvm_entry, "kvm", "kvm_entry", false, 0},
+	    {skel->progs.tp_kvm_mmio, "kvm", "kvm_mmio", true, 0},
+	    {skel->progs.tp_kvm_pio, "kvm", "kvm_pio", false, 0},
+	    {skel->progs.tp_kvm_set_irq, "kvm", "kvm_set_irq", false, 0},
+	    {skel->progs.tp_kvm_msi_set_irq, "kvm", "kvm_msi_set_irq", false, 0},
+	    {skel->progs.tp_kvm_inj_virq, "kvm", "kvm_inj_virq", false, 0},
+	    /* KVM_RUN boundaries, one of three ways */
+	    {skel->progs.fentry_kvm_run, NULL, "kvm_arch_vcpu_ioctl_run", true, H(VP_HOOK_FENTRY)},
+	    {skel->progs.fexit_kvm_run, NULL, "kvm_arch_vcpu_ioctl_run", true, H(VP_HOOK_FENTRY)},
+	    {skel->progs.tp_kvm_fpu, "kvm", "kvm_fpu", true, H(VP_HOOK_KVM_FPU)},
+	    {skel->progs.tp_kvm_userspace_exit, "kvm", "kvm_userspace_exit", true,
+	     H(VP_HOOK_KVM_FPU) | H(VP_HOOK_SYSCALLS)},
+	    {skel->progs.tp_sys_enter_ioctl, "syscalls", "sys_enter_ioctl", false,
+	     H(VP_HOOK_SYSCALLS)},
+	    {skel->progs.tp_sys_exit_ioctl, "syscalls", "sys_exit_ioctl", false,
+	     H(VP_HOOK_SYSCALLS)},
+	};
+	const size_t ntps = sizeof(tps) / sizeof(tps[0]);
+
+	for (size_t i = 0; i < ntps; i++) {
+		if (tps[i].hooks && !(tps[i].hooks & H(hook))) {
+			bpf_program__set_autoload(tps[i].prog, false);
+			continue;
+		}
+		if (!tps[i].cat || tp_exists(tps[i].cat, tps[i].name))
+			continue;
+		if (tps[i].required && tps[i].hooks && !last) {
+			snprintf(hook_err[hook], sizeof(hook_err[hook]), "no tracepoint %s:%s",
+				 tps[i].cat, tps[i].name);
+			return -EAGAIN;
+		}
+		if (tps[i].required) {
+			fprintf(stderr, "vexitprof: tracepoint %s:%s is missing from this kernel\n",
+				tps[i].cat, tps[i].name);
+			return -ENOENT;
+		}
+		bpf_program__set_autoload(tps[i].prog, false);
+	}
+	if (!usdt) {
+		bpf_object__for_each_program(p, skel->obj)
+		{
+			if (!strncmp(bpf_program__name(p), "usdt_", 5))
+				bpf_program__set_autoload(p, false);
+		}
+		bpf_program__set_autoload(skel->progs.calib_uprobe, false);
+	}
+	err = vexitprof_bpf__load(skel);
+	if (err) {
+		if (!last) {
+			snprintf(hook_err[hook], sizeof(hook_err[hook]), "loading failed: %s",
+				 strerror(-err));
+			return -EAGAIN;
+		}
+		fprintf(stderr, "vexitprof: loading the BPF programs failed: %s (run with -v)\n",
+			strerror(-err));
+		return -1;
+	}
+	target_vcpu_threads(env.pid, prefill_vcpu, skel);
+	/* before anything is attached, so the calibration delays no probe */
+	if (usdt && !env.no_calib && !*trap_ns)
+		*trap_ns = cost_calibrate_uprobe(skel);
+
+	for (size_t i = 0; i < ntps; i++) {
+		struct bpf_link *l;
+
+		if (!bpf_program__autoload(tps[i].prog))
+			continue;
+		l = bpf_program__attach(tps[i].prog);
+		if (!l) {
+			if (tps[i].hooks && !last) {
+				snprintf(hook_err[hook], sizeof(hook_err[hook]), "attaching failed: %s",
+					 strerror(errno));
+				return -EAGAIN;
+			}
+			fprintf(stderr, "vexitprof: cannot attach to %s%s%s: %s\n",
+				tps[i].cat ? tps[i].cat : "", tps[i].cat ? ":" : "", tps[i].name,
+				strerror(errno));
+			return -1;
+		}
+		as->names[as->n] = tps[i].name;
+		as->links[as->n++] = l;
+	}
 	return 0;
 }
 
@@ -281,7 +443,7 @@ static void print_report(struct vp_report *r, struct vexitprof_bpf *skel, struct
 	/* stacks always start with the vCPU */
 	collect(r, skel, mt, stats, trap_ns, env.per_vcpu || (final && env.folded));
 	if (!final) {
-		report_table(stdout, r, env.hist);
+		report_table(stdout, r, env.hist, env.all);
 		fflush(stdout);
 		return;
 	}
@@ -290,7 +452,7 @@ static void print_report(struct vp_report *r, struct vexitprof_bpf *skel, struct
 	else if (env.folded)
 		report_folded(stdout, r);
 	else if (!env.interval || !env.flamegraph)
-		report_table(stdout, r, env.hist);
+		report_table(stdout, r, env.hist, env.all);
 	if (env.flamegraph) {
 		if (!r->per_vcpu)
 			collect(r, skel, mt, stats, trap_ns, true);
@@ -366,72 +528,46 @@ int main(int argc, char **argv)
 		    "kernel events only\n",
 		    exe);
 
-	skel = vexitprof_bpf__open();
-	if (!skel) {
-		fprintf(stderr, "vexitprof: cannot open the BPF object: %s\n", strerror(errno));
-		goto out;
-	}
-	skel->rodata->targ_tgid = env.pid;
+	/*
+	 * KVM_RUN boundaries: fentry/fexit on kvm_arch_vcpu_ioctl_run, else
+	 * kvm:kvm_fpu + kvm:kvm_userspace_exit (as cheap, for this QEMU's threads
+	 * only, but the time between them also holds KVM_RUN's own entry and exit
+	 * path), else the ioctl syscall tracepoints (exact, but they slow every
+	 * system call on the host).  Each failure starts over with the next;
+	 * --kvm-run HOOK tries that one only.
+	 */
+	for (int hook = env.kvm_run ? env.kvm_run : VP_HOOK_FENTRY; hook <= VP_HOOK_SYSCALLS;
+	     hook++) {
+		bool last = env.kvm_run || hook == VP_HOOK_SYSCALLS;
 
-	struct tp_prog tps[] = {
-	    {skel->progs.tp_kvm_exit, "kvm", "kvm_exit", false},
-	    {skel->progs.tp_kvm_entry, "kvm", "kvm_entry", false},
-	    {skel->progs.tp_kvm_mmio, "kvm", "kvm_mmio", true},
-	    {skel->progs.tp_kvm_pio, "kvm", "kvm_pio", false},
-	    {skel->progs.tp_kvm_userspace_exit, "kvm", "kvm_userspace_exit", true},
-	    {skel->progs.tp_kvm_set_irq, "kvm", "kvm_set_irq", false},
-	    {skel->progs.tp_kvm_msi_set_irq, "kvm", "kvm_msi_set_irq", false},
-	    {skel->progs.tp_kvm_inj_virq, "kvm", "kvm_inj_virq", false},
-	    {skel->progs.tp_sys_enter_ioctl, "syscalls", "sys_enter_ioctl", false},
-	    {skel->progs.tp_sys_exit_ioctl, "syscalls", "sys_exit_ioctl", false},
-	};
-	for (size_t i = 0; i < sizeof(tps) / sizeof(tps[0]); i++) {
-		if (tp_exists(tps[i].cat, tps[i].name))
-			continue;
-		if (tps[i].required) {
-			fprintf(stderr, "vexitprof: tracepoint %s:%s is missing from this kernel\n",
-				tps[i].cat, tps[i].name);
-			rc = VP_EXIT_NOTRACE;
+		err = load_and_attach(&skel, &as, hook, last, usdt > 0, &trap_ns);
+		if (!err) {
+			rep.run_hook = hook;
+			break;
+		}
+		for (int i = 0; i < as.n; i++)
+			bpf_link__destroy(as.links[i]);
+		as.n = 0;
+		vexitprof_bpf__destroy(skel);
+		skel = NULL;
+		if (err != -EAGAIN || last) {
+			if (err == -ENOENT)
+				rc = VP_EXIT_NOTRACE;
 			goto out;
 		}
-		bpf_program__set_autoload(tps[i].prog, false);
+		if (env.verbose)
+			fprintf(stderr, "vexitprof: KVM_RUN via %s: %s; trying the next way\n",
+				run_hook_name(hook), hook_err[hook]);
 	}
-	if (usdt <= 0) {
-		struct bpf_program *p;
-
-		bpf_object__for_each_program(p, skel->obj)
-		{
-			if (!strncmp(bpf_program__name(p), "usdt_", 5))
-				bpf_program__set_autoload(p, false);
-		}
-		bpf_program__set_autoload(skel->progs.calib_uprobe, false);
-	}
-	err = vexitprof_bpf__load(skel);
-	if (err) {
-		fprintf(stderr, "vexitprof: loading the BPF programs failed: %s (run with -v)\n",
-			strerror(-err));
-		goto out;
-	}
-	target_vcpu_threads(env.pid, prefill_vcpu, skel);
-	/* before anything is attached, so the calibration delays no probe */
-	if (usdt > 0 && !env.no_calib)
-		trap_ns = cost_calibrate_uprobe(skel);
-
-	for (size_t i = 0; i < sizeof(tps) / sizeof(tps[0]); i++) {
-		struct bpf_link *l;
-
-		if (!bpf_program__autoload(tps[i].prog))
-			continue;
-		l = bpf_program__attach(tps[i].prog);
-		if (!l) {
-			fprintf(stderr, "vexitprof: cannot attach to tracepoint %s:%s: %s\n",
-				tps[i].cat, tps[i].name, strerror(errno));
-			goto out;
-		}
-		as.links[as.n++] = l;
-		if (!strcmp(tps[i].name, "kvm_exit"))
+	if (rep.run_hook == VP_HOOK_SYSCALLS && !env.kvm_run)
+		fprintf(stderr,
+			"vexitprof: cannot trace KVM_RUN with fentry (%s) nor kvm:kvm_fpu (%s): "
+			"using the ioctl syscall tracepoints, which slow every system call on the "
+			"host while attached\n",
+			hook_err[VP_HOOK_FENTRY], hook_err[VP_HOOK_KVM_FPU]);
+	for (int i = 0; i < as.n; i++)
+		if (!strcmp(as.names[i], "kvm_exit"))
 			rep.exit_tp = true;
-	}
 	if (usdt > 0) {
 		if (attach_usdt(skel, &as, path, &e1000))
 			goto out;
@@ -483,7 +619,8 @@ int main(int argc, char **argv)
 			break;
 		}
 		learn_vcpus(skel);
-		if (stats_fd >= 0 && now - t0 >= VP_STATS_WINDOW_S) {
+		if (stats_fd >= 0 &&
+		    (now - t0 >= VP_STATS_WINDOW_S || cost_run_count(skel) >= VP_STATS_RUNS)) {
 			close(stats_fd);
 			stats_fd = -1;
 		}
@@ -491,7 +628,8 @@ int main(int argc, char **argv)
 			next_live += env.interval;
 			print_report(&rep, skel, env.qmp ? &mt : NULL, stats, trap_ns, t0, false);
 		}
-		usleep(100000);
+		/* short naps while the statistics are on, so they go off soon */
+		usleep(stats_fd >= 0 ? 10000 : 100000);
 	}
 	/* a vCPU count taken at the start misses threads created later */
 	if (!rep.qemu_exited) {

@@ -177,10 +177,20 @@ struct vp_counters {
 };
 
 /*
- * Per-thread state of the BPF side (map "threads", key tid).  User space only
- * pre-fills vcpu and reads run_fd; everything else is the handlers' business.
+ * Per-thread state of the BPF side (maps "threads", an array indexed by tid,
+ * and "threads_ovf"; see bpf/vexitprof_handlers.bpf.h).  User space never
+ * touches it: vCPU hints and what BPF learned about a thread go through the
+ * "tid_vcpu" map (struct vp_tid_info).
+ *
+ * Aggregates live in arrays indexed by a slot that a hash ("*_idx": key ->
+ * slot) hands out the first time a key is seen; the thread caches the slot
+ * of its current access, exit and exit to QEMU, so that the hot path does
+ * array lookups only.  Every aggregate key carries the vCPU (or the tid), so
+ * one thread writes each slot: plain adds, no atomics.
  */
 struct vp_thread {
+	__u32 tid;     /* first: claims an array slot (0: free) */
+	__u32 start32; /* low 32 bits of the thread's start time (a recycled tid is another thread) */
 	__u32 vcpu;
 	/* inside a kvm_exit .. kvm_entry window */
 	__u8 in_exit;
@@ -206,6 +216,11 @@ struct vp_thread {
 	__u32 exit_vcpu;
 	__u32 exit_isa;
 	__u32 exit_reason;
+	/* slot + 1 (0: none) of cur in acc_vals, of the exit in exit_vals, of the exit to QEMU */
+	__u32 acc_slot;
+	__u32 exit_slot;
+	__u32 uexit_slot;
+	__u32 uexit_vcpu; /* key of uexit_slot: (uexit_vcpu, uexit_reason) */
 	__u64 exit_ts;
 	__u64 exit_user_ns;
 	__u64 ret_ts; /* KVM_RUN returned to user space */
@@ -215,9 +230,28 @@ struct vp_thread {
 	__u64 pair_mr;
 	__u64 pair_off;
 	struct vp_acc_key cur;
-	/* fd of KVM_RUN: /proc/PID/fd/N names the vCPU ("anon_inode:kvm-vcpu:N") */
+	/* fd of KVM_RUN (ioctl tracepoints): /proc/PID/fd/N names the vCPU ("kvm-vcpu:N") */
 	__s32 run_fd;
 	__u32 pad2;
+};
+
+/*
+ * Map "tid_vcpu", key tid.  User space pre-fills vcpu for threads it can name
+ * (QEMU's "CPU n/KVM" thread names), read once when BPF first sees the thread;
+ * BPF writes what it learns (vcpu from KVM_RUN's struct kvm_vcpu, or the
+ * KVM_RUN fd), once per change, so that rows keyed VP_TID_FLAG | tid resolve.
+ */
+struct vp_tid_info {
+	__s32 vcpu; /* -1: unknown */
+	__s32 run_fd; /* -1: unknown */
+};
+
+/* Where the KVM_RUN boundaries come from (user space; reported as "kvm_run_hook"). */
+enum vp_run_hook {
+	VP_HOOK_NONE = 0,
+	VP_HOOK_FENTRY = 1,   /* fentry/fexit on kvm_arch_vcpu_ioctl_run */
+	VP_HOOK_KVM_FPU = 2,  /* kvm:kvm_fpu(1) (guest FPU loaded: KVM_RUN entered) + kvm:kvm_userspace_exit */
+	VP_HOOK_SYSCALLS = 3, /* syscalls:sys_enter/exit_ioctl + kvm:kvm_userspace_exit */
 };
 
 #endif

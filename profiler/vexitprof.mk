@@ -11,7 +11,8 @@ VP_CC ?= gcc
 VP_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
 	-I$(TOP)/profiler -I$(VP_BPF_DIR)
 VP_LIBS := -lbpf -lelf -lz -lm
-VP_BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror \
+# -mcpu=v3: atomic fetch-and-add with a result (slot allocation), kernel >= 5.12
+VP_BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_x86 -Wall -Werror \
 	-I$(VP_BPF_DIR) -I$(TOP)/bpf -I$(TOP)/profiler
 
 # One job per file; regnames.c and flamegraph.c belong to another part of the
@@ -79,8 +80,10 @@ $(VP_UNIT_DIR)/test_vexitprof.skel.h: $(VP_UNIT_DIR)/test_vexitprof.bpf.o
 	$(VP_BPFTOOL) gen skeleton $< name test_vexitprof_bpf > $@.tmp
 	mv $@.tmp $@
 
-$(VP_UNIT_DIR)/test_vexitprof: $(TOP)/tests/unit/test_vexitprof.c $(VP_UNIT_DIR)/test_vexitprof.skel.h $(VP_OBJ_DIR)/exit_reasons.o $(VP_OBJ_DIR)/hist.o
-	$(VP_CC) $(VP_CFLAGS) -I$(VP_UNIT_DIR) -o $@ $< $(VP_OBJ_DIR)/exit_reasons.o $(VP_OBJ_DIR)/hist.o $(VP_LIBS)
+# (and the table formatting: report_table + what it needs, with everything but vexitprof.o)
+VP_UNIT_OBJS := $(filter-out $(VP_OBJ_DIR)/vexitprof.o,$(VP_OBJS))
+$(VP_UNIT_DIR)/test_vexitprof: $(TOP)/tests/unit/test_vexitprof.c $(VP_UNIT_DIR)/test_vexitprof.skel.h $(VP_UNIT_OBJS)
+	$(VP_CC) $(VP_CFLAGS) -I$(VP_UNIT_DIR) -o $@ $< $(VP_UNIT_OBJS) $(VP_LIBS)
 
 $(VP_STUB_DIR)/regnames.c:
 	@mkdir -p $(@D)

@@ -4,15 +4,31 @@
 #  1. Kernel-event mode under KVM: the bare-metal guest's tight loop of e1000
 #     STATUS reads (every read exits to QEMU).  Throughput = reads / host time
 #     of the loop, with: nothing attached, vexitprof, perf record -e 'kvm:*',
-#     a bpftrace counter on kvm_mmio + kvm_userspace_exit.  Runs interleaved
-#     (one of each per round), median and min-max over ROUNDS; vexitprof both
-#     with --no-usdt (kernel events only) and in its default mode.
+#     a bpftrace counter on kvm_mmio + kvm_userspace_exit.  vexitprof with
+#     --no-usdt (kernel events only; KVM_RUN traced the default way, and with
+#     --kvm-run syscalls, the last-resort fallback) and in its default mode.
+#     Runs interleaved (one of each per round), median and min-max over ROUNDS.
+#     Besides wall-clock throughput, which the other jobs on a shared machine
+#     disturb (waiting for a CPU), the CPU time QEMU's threads used per read
+#     during the loop (from /proc/PID/task/*/schedstat, sampled every 10 ms,
+#     interpolated at the guest's VEXIT-BEGIN/VEXIT-END serial lines): the
+#     ratio none/mode of that is the throughput ratio the loop would have
+#     with a CPU of its own.
+#  1b. The same loop in one long-running guest (loop=1), the tracers attached
+#     and detached in turn: exits/s from QEMU's own KVM statistics (QMP
+#     query-stats, vCPU mmio_exits) in windows of a few seconds, each tracer
+#     window compared with the untraced windows just before and after it.
+#     Adjacent windows of the same QEMU see the same machine load, so these
+#     paired ratios are much less noisy than separate runs.
 #  2. USDT mode under TCG: the Linux guest's pktgen (scripts/vm), pps with
-#     and without vexitprof, interleaved.
+#     and without vexitprof (default, and --no-packet-probes), interleaved.
 #  3. vexitprof's own memory and CPU as the event count grows (a 3 s and a
 #     30 s profile of the loop=1 load): in-kernel aggregation keeps memory flat.
 #
 # Usage: scripts/bench-vexitprof.sh [ROUNDS (default 5)] [READS (default 300000)] [PKTGEN_ROUNDS (default 3)]
+# Environment: BENCH_MODES (KVM modes to run, default all), BENCH_PAIRED=N (cycles
+# of 1b., default 10; 0 skips it), BENCH_MEM=0 (skip 3.),
+# BENCH_OUT (output file instead of results/vexitprof-overhead.md).
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 VP=$TOP/build/bin/vexitprof
@@ -20,52 +36,175 @@ ROUNDS=${1:-5}
 READS=${2:-300000}
 PROUNDS=${3:-3}
 PKTS=200000
-OUT=$TOP/results/vexitprof-overhead.md
+OUT=${BENCH_OUT:-$TOP/results/vexitprof-overhead.md}
 TMP=$(mktemp -d /tmp/vexit-bench.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
+PY=/usr/bin/python3
 
+# CPU time of all of QEMU's threads, sampled until QEMU is gone: "wall_s runtime_ns" lines
+cat >"$TMP/sampler.py" <<'EOF'
+import os, sys, time
+pid, out = sys.argv[1], open(sys.argv[2], "w")
+while True:
+    tot, now = 0, time.time()
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/schedstat") as f:
+                tot += int(f.read().split()[0])
+    except OSError:
+        if not os.path.exists(f"/proc/{pid}"):
+            break
+        continue
+    out.write(f"{now:.6f} {tot}\n")
+    out.flush()
+    time.sleep(0.01)
+EOF
+# ns of QEMU CPU per read between the guest's VEXIT-BEGIN and VEXIT-END lines
+cat >"$TMP/cpu_per_read.py" <<'EOF'
+import sys, bisect
+serial, samples, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+t = {}
+for l in open(serial):
+    ts, _, rest = l.partition(" ")
+    for k in ("VEXIT-BEGIN", "VEXIT-END"):
+        if rest.startswith(k):
+            t[k] = float(ts)
+s = [tuple(map(float, l.split())) for l in open(samples) if len(l.split()) == 2]
+xs = [a for a, _ in s]
+def at(x):
+    i = bisect.bisect_left(xs, x)
+    if i == 0 or i == len(s):
+        raise SystemExit(1)
+    (x0, y0), (x1, y1) = s[i - 1], s[i]
+    return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+print("%.0f" % ((at(t["VEXIT-END"]) - at(t["VEXIT-BEGIN"])) / n))
+EOF
+
+SAMPLE="$PY $TMP/sampler.py \$QEMU_PID $TMP/cpu.cur & "
 declare -A ATTACH=(
-	[none]=""
-	[vexitprof-kernel]="$VP -p \$QEMU_PID --no-usdt --ready-file \$VEXIT_READY_FILE >/dev/null 2>&1"
-	[vexitprof]="$VP -p \$QEMU_PID --ready-file \$VEXIT_READY_FILE >/dev/null 2>&1"
-	[perf]="perf record -q -e 'kvm:*' -p \$QEMU_PID -o $TMP/perf.data >/dev/null 2>&1 & sleep 3; touch \$VEXIT_READY_FILE; wait"
-	[bpftrace]="bpftrace -e 'tracepoint:kvm:kvm_mmio /pid == \$QEMU_PID/ { @m = count(); } tracepoint:kvm:kvm_userspace_exit /pid == \$QEMU_PID/ { @u = count(); }' >$TMP/bt.out 2>&1 & for i in \$(seq 100); do grep -q Attaching $TMP/bt.out && break; sleep 0.1; done; touch \$VEXIT_READY_FILE; wait"
+	[none]="${SAMPLE}touch \$VEXIT_READY_FILE; wait"
+	[vexitprof-kernel]="${SAMPLE}$VP -p \$QEMU_PID --no-usdt --json --ready-file \$VEXIT_READY_FILE >$TMP/vp.json 2>/dev/null; wait"
+	[vexitprof-kernel-syscalls]="${SAMPLE}$VP -p \$QEMU_PID --no-usdt --kvm-run syscalls --ready-file \$VEXIT_READY_FILE >/dev/null 2>&1; wait"
+	[vexitprof]="${SAMPLE}$VP -p \$QEMU_PID --ready-file \$VEXIT_READY_FILE >/dev/null 2>&1; wait"
+	[perf]="${SAMPLE}perf record -q -e 'kvm:*' -p \$QEMU_PID -o $TMP/perf.data >/dev/null 2>&1 & sleep 3; touch \$VEXIT_READY_FILE; wait"
+	[bpftrace]="${SAMPLE}bpftrace -e 'tracepoint:kvm:kvm_mmio /pid == \$QEMU_PID/ { @m = count(); } tracepoint:kvm:kvm_userspace_exit /pid == \$QEMU_PID/ { @u = count(); }' >$TMP/bt.out 2>&1 & for i in \$(seq 100); do grep -q Attaching $TMP/bt.out && break; sleep 0.1; done; touch \$VEXIT_READY_FILE; wait"
 )
-MODES=(none vexitprof-kernel vexitprof perf bpftrace)
+MODES=(none vexitprof-kernel vexitprof-kernel-syscalls vexitprof perf bpftrace)
+# quick checks: BENCH_MODES="none vexitprof-kernel" BENCH_MEM=0 BENCH_OUT=/tmp/x.md
+[ -n "${BENCH_MODES:-}" ] && read -r -a MODES <<<"$BENCH_MODES"
 
-# one guest run -> reads/s of the loop
+# one guest run -> "reads/s cpu_ns_per_read"
 kvm_run() {
-	local mode=$1 line secs
-	local args=(--accel kvm)
-	[ -n "${ATTACH[$mode]}" ] && args+=(--attach "${ATTACH[$mode]}")
-	line=$("$TOP/scripts/run-baremetal" "${args[@]}" -- status=$READS | grep VEXIT-HOST) || return 1
+	local mode=$1 line secs cpu
+	rm -f "$TMP/cpu.cur"
+	line=$("$TOP/scripts/run-baremetal" --accel kvm --serial-log "$TMP/serial.log" \
+		--attach "${ATTACH[$mode]}" -- status=$READS | grep VEXIT-HOST) || return 1
 	secs=$(sed -n 's/.*begin_end_s=\([0-9.]*\).*/\1/p' <<<"$line")
-	awk -v n="$READS" -v s="$secs" 'BEGIN { printf "%.0f\n", n / s }'
+	cpu=$($PY "$TMP/cpu_per_read.py" "$TMP/serial.log" "$TMP/cpu.cur" "$READS" 2>/dev/null) || cpu=-
+	echo "$(awk -v n="$READS" -v s="$secs" 'BEGIN { printf "%.0f\n", n / s }') $cpu"
 }
 
-# median min max of numbers on stdin
+# median min max of numbers on stdin ("round value" lines: the value)
+col2() { awk '{ print $NF }' "$1"; }
+# per-round ratio a/b of two "round value" files (rounds present in both), one per line
+rratio() { awk 'NR == FNR { b[$1] = $2; next } ($1 in b) && b[$1] > 0 { printf "%.4f\n", $2 / b[$1] }' "$2" "$1"; }
+stats3() { sort -n | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.3f %.3f %.3f\n", m, v[1], v[NR] }'; }
 stats() { sort -n | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.0f %.0f %.0f\n", m, v[1], v[NR] }'; }
 
+load0=$(cat /proc/loadavg)
 echo "bench: KVM loop, $ROUNDS rounds x ${MODES[*]}, $READS STATUS reads each" >&2
 for r in $(seq "$ROUNDS"); do
 	for m in "${MODES[@]}"; do
 		v=$(kvm_run "$m") || { echo "bench: run failed ($m)" >&2; continue; }
-		echo "$v" >>"$TMP/kvm.$m"
-		echo "  round $r $m: $v reads/s" >&2
+		read -r rate cpu <<<"$v"
+		echo "$r $rate" >>"$TMP/kvm.$m"
+		[ "$cpu" != - ] && echo "$r $cpu" >>"$TMP/cpu.$m"
+		if [ "$m" = vexitprof-kernel ] && [ -s "$TMP/vp.json" ]; then
+			jq -r .kvm_run_hook "$TMP/vp.json" >"$TMP/hook"
+			jq -r '.cost.programs[] | select(.run_cnt > 0) | "\(.name) \(.run_cnt) \(.run_time_ns)"' "$TMP/vp.json" >>"$TMP/progs"
+		fi
+		echo "  round $r $m: $rate reads/s, $cpu ns CPU/read" >&2
 	done
 done
+load1=$(cat /proc/loadavg)
+
+# 1b. paired windows in one long-running guest
+cat >"$TMP/paired.py" <<'EOF'
+import json, os, signal, socket, subprocess, sys, time
+qpid, sock, ready, vp, out, cycles = sys.argv[1:7]
+cycles, W = int(cycles), 3.0
+open(ready, "w").close()  # release the guest
+for _ in range(100):
+    try:
+        s = socket.socket(socket.AF_UNIX); s.connect(sock); break
+    except OSError:
+        time.sleep(0.1)
+f = s.makefile("rw"); f.readline()
+def qmp(c, **a):
+    f.write(json.dumps({"execute": c, "arguments": a} if a else {"execute": c}) + "\n"); f.flush()
+    while True:
+        r = json.loads(f.readline())
+        if "return" in r or "error" in r:
+            return r
+qmp("qmp_capabilities")
+def sample():
+    st = qmp("query-stats", target="vcpu")["return"]
+    ex = sum(x["value"] for v in st for x in v["stats"] if x["name"] == "mmio_exits")
+    cpu = 0
+    for t in os.listdir(f"/proc/{qpid}/task"):
+        with open(f"/proc/{qpid}/task/{t}/schedstat") as g:
+            cpu += int(g.read().split()[0])
+    return time.time(), ex, cpu
+TR = {
+    "vexitprof-kernel": f"{vp} -p {qpid} --no-usdt --ready-file {{r}} >/dev/null 2>&1",
+    "vexitprof-kernel-syscalls": f"{vp} -p {qpid} --no-usdt --kvm-run syscalls --ready-file {{r}} >/dev/null 2>&1",
+    "bpftrace": "bpftrace -e 'tracepoint:kvm:kvm_mmio /pid == " + qpid + "/ { @m = count(); } "
+                "tracepoint:kvm:kvm_userspace_exit /pid == " + qpid + "/ { @u = count(); }' 2>&1 "
+                "| while read -r l; do case $l in Attaching*) touch {r};; esac; done",
+}
+res = open(out, "w")
+def window(mode):
+    t0, e0, c0 = sample(); time.sleep(W); t1, e1, c1 = sample()
+    res.write(f"{mode} {(e1 - e0) / (t1 - t0):.1f} {(c1 - c0) / max(e1 - e0, 1):.1f}\n"); res.flush()
+time.sleep(2)
+for c in range(cycles):
+    for mode in TR:
+        time.sleep(0.5); window("none")
+        r = f"{out}.ready"
+        if os.path.exists(r): os.unlink(r)
+        p = subprocess.Popen(["bash", "-c", TR[mode].format(r=r)], start_new_session=True)
+        for _ in range(300):
+            if os.path.exists(r): break
+            time.sleep(0.05)
+        time.sleep(0.5)
+        window(mode)
+        os.killpg(p.pid, signal.SIGINT); p.wait()
+    time.sleep(0.5); window("none")
+os.kill(int(qpid), signal.SIGTERM)
+EOF
+PAIRED=${BENCH_PAIRED:-10}
+if [ "$PAIRED" -gt 0 ]; then
+	echo "bench: paired windows, $PAIRED cycles" >&2
+	"$TOP/scripts/run-baremetal" --accel kvm --timeout 3600 --qemu-arg -qmp --qemu-arg "unix:$TMP/qmp.sock,server=on,wait=off" \
+		--attach "$PY $TMP/paired.py \$QEMU_PID $TMP/qmp.sock \$VEXIT_READY_FILE $VP $TMP/paired.out $PAIRED" \
+		-- loop=1 status=1000 >/dev/null 2>&1 || true
+fi
 
 pkt_run() {
 	local mode=$1 att=()
-	[ "$mode" = vexitprof ] && att=(--attach "$VP -p \"\$QEMU_PID\" --ready-file \"\$VEXIT_READY_FILE\" >/dev/null 2>&1")
+	case $mode in
+	vexitprof) att=(--attach "$VP -p \"\$QEMU_PID\" --ready-file \"\$VEXIT_READY_FILE\" >/dev/null 2>&1") ;;
+	vexitprof-no-packet-probes) att=(--attach "$VP -p \"\$QEMU_PID\" --no-packet-probes --ready-file \"\$VEXIT_READY_FILE\" >/dev/null 2>&1") ;;
+	esac
 	"$TOP/scripts/vm" --workload pktgen --count $PKTS "${att[@]}" 2>/dev/null | jq -r .result.pps
 }
+PMODES=(none vexitprof vexitprof-no-packet-probes)
 echo "bench: TCG pktgen, $PROUNDS rounds" >&2
 for r in $(seq "$PROUNDS"); do
-	for m in none vexitprof; do
+	for m in "${PMODES[@]}"; do
 		v=$(pkt_run "$m") || continue
-		[ "$v" != null ] && echo "$v" >>"$TMP/pkt.$m"
+		[ -n "$v" ] && [ "$v" != null ] && echo "$r $v" >>"$TMP/pkt.$m"
 		echo "  round $r $m: $v pps" >&2
 	done
 done
@@ -78,9 +217,11 @@ mem_run() {
 		--attach "/usr/bin/time -f '%M %U %S' -o $TMP/time.$secs $VP -p \$QEMU_PID --json --ready-file \$VEXIT_READY_FILE >$TMP/mem.$secs.json 2>/dev/null" \
 		-- loop=1 status=1000 >/dev/null 2>&1 || true
 }
-echo "bench: memory, 3 s and 30 s profiles" >&2
-mem_run 3
-mem_run 30
+if [ "${BENCH_MEM:-1}" = 1 ]; then
+	echo "bench: memory, 3 s and 30 s profiles" >&2
+	mem_run 3
+	mem_run 30
+fi
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else printf "-" }'; }
 {
@@ -92,32 +233,84 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
 	echo
 	echo "## Kernel-event mode: KVM, tight loop of e1000 STATUS reads (each exits to QEMU)"
 	echo
-	echo "| mode | reads/s median | min-max | ratio to none (median) |"
-	echo "|---|---|---|---|"
-	read -r base _ _ < <(stats <"$TMP/kvm.none")
-	for m in "${MODES[@]}"; do
-		[ -s "$TMP/kvm.$m" ] || continue
-		read -r med lo hi < <(stats <"$TMP/kvm.$m")
-		echo "| $m | $med | $lo-$hi | $(ratio "$med" "$base") |"
-	done
+	if [ -s "$TMP/kvm.none" ]; then
+		echo "| mode | reads/s median | min-max | ratio of medians | per-round ratio median (min-max) | QEMU CPU ns/read median | min-max | CPU ratio none/mode, per-round median (min-max) |"
+		echo "|---|---|---|---|---|---|---|---|"
+		read -r base _ _ < <(col2 "$TMP/kvm.none" | stats)
+		for m in "${MODES[@]}"; do
+			[ -s "$TMP/kvm.$m" ] || continue
+			read -r med lo hi < <(col2 "$TMP/kvm.$m" | stats)
+			read -r rmed rlo rhi < <(rratio "$TMP/kvm.$m" "$TMP/kvm.none" | stats3)
+			c="- | - | -"
+			if [ -s "$TMP/cpu.$m" ] && [ -s "$TMP/cpu.none" ]; then
+				read -r cmed clo chi < <(col2 "$TMP/cpu.$m" | stats)
+				read -r crmed crlo crhi < <(rratio "$TMP/cpu.none" "$TMP/cpu.$m" | stats3)
+				c="$cmed | $clo-$chi | $crmed ($crlo-$crhi)"
+			fi
+			echo "| $m | $med | $lo-$hi | $(ratio "$med" "$base") | $rmed ($rlo-$rhi) | $c |"
+		done
+	fi
 	echo
 	echo "vexitprof-kernel: \`vexitprof --no-usdt\` (kernel events only, the mode the"
-	echo "issue's >= 0.99 target is for); vexitprof: default mode (kernel events + USDT: every"
-	echo "STATUS read is also a memory_region_ops_read USDT event, i.e. a uprobe trap);"
+	echo "issue's >= 0.99 target is for; KVM_RUN traced with $(cat "$TMP/hook" 2>/dev/null || echo '?'));"
+	echo "vexitprof-kernel-syscalls: the same with \`--kvm-run syscalls\` (the last-resort"
+	echo "fallback: ioctl syscall tracepoints); vexitprof: default mode (kernel events + USDT:"
+	echo "every STATUS read is also a memory_region_ops_read USDT event, i.e. a uprobe trap);"
 	echo "perf: \`perf record -e 'kvm:*' -p PID\`; bpftrace: counters on kvm:kvm_mmio and"
-	echo "kvm:kvm_userspace_exit filtered by pid."
+	echo "kvm:kvm_userspace_exit filtered by pid.  CPU ns/read: CPU time of all QEMU"
+	echo "threads during the loop divided by the reads (kernel time of the exits included)."
 	echo
-	echo "Machine load during the run (other jobs share the 2 CPUs): $(cat /proc/loadavg)"
+	echo "Machine load (other jobs share the CPUs): $load0 before, $load1 after."
 	echo
-	if [ -s "$TMP/pkt.none" ] && [ -s "$TMP/pkt.vexitprof" ]; then
-		read -r pb plo phi < <(stats <"$TMP/pkt.none")
-		read -r pv pvlo pvhi < <(stats <"$TMP/pkt.vexitprof")
+	if [ -s "$TMP/paired.out" ]; then
+		echo "### Paired windows (1b): one guest, tracers attached and detached in turn"
+		echo
+		echo "| mode | windows | exits/s median | ratio to the adjacent untraced windows: median (min-max) | QEMU CPU ns/exit median | CPU ratio: median (min-max) |"
+		echo "|---|---|---|---|---|---|"
+		$PY - "$TMP/paired.out" <<'PYEOF'
+import sys, statistics as st
+w = [l.split() for l in open(sys.argv[1])]
+w = [(m, float(r), float(c)) for m, r, c in w]
+modes = []
+for m, _, _ in w:
+    if m not in modes: modes.append(m)
+for m in modes:
+    rr, cr, rates, cpus = [], [], [], []
+    for i, (mm, r, c) in enumerate(w):
+        if mm != m:
+            continue
+        rates.append(r); cpus.append(c)
+        if m == "none" or i == 0 or i + 1 == len(w) or w[i - 1][0] != "none" or w[i + 1][0] != "none":
+            continue
+        rr.append(r / ((w[i - 1][1] + w[i + 1][1]) / 2))
+        cr.append(((w[i - 1][2] + w[i + 1][2]) / 2) / c)
+    f = lambda v: "%.3f (%.3f-%.3f)" % (st.median(v), min(v), max(v)) if v else "1"
+    print("| %s | %d | %.0f | %s | %.0f | %s |" % (m, len(rates), st.median(rates), f(rr), st.median(cpus), f(cr)))
+PYEOF
+		echo
+	fi
+	if [ -s "$TMP/progs" ]; then
+		echo "vexitprof-kernel's BPF programs (run-time statistics, first 2 s of each profile; includes"
+		echo "the clock reads of the statistics themselves):"
+		echo
+		echo "| program | runs | ns/run |"
+		echo "|---|---|---|"
+		awk '{ c[$1] += $2; t[$1] += $3 } END { for (p in c) printf "| %s | %d | %.0f |\n", p, c[p], t[p] / c[p] }' "$TMP/progs" | sort
+		echo
+	fi
+	if [ -s "$TMP/pkt.none" ]; then
+		read -r pb plo phi < <(col2 "$TMP/pkt.none" | stats)
 		echo "## USDT mode: TCG, Linux e1000 driver, pktgen $PKTS x 60-byte frames"
 		echo
-		echo "| mode | pps median | min-max | ratio |"
-		echo "|---|---|---|---|"
-		echo "| none | $pb | $plo-$phi | 1 |"
-		echo "| vexitprof | $pv | $pvlo-$pvhi | $(ratio "$pv" "$pb") |"
+		echo "| mode | pps median | min-max | ratio of medians | per-round ratio median (min-max) |"
+		echo "|---|---|---|---|---|"
+		echo "| none | $pb | $plo-$phi | 1 | 1 |"
+		for m in "${PMODES[@]:1}"; do
+			[ -s "$TMP/pkt.$m" ] || continue
+			read -r pv pvlo pvhi < <(col2 "$TMP/pkt.$m" | stats)
+			read -r rmed rlo rhi < <(rratio "$TMP/pkt.$m" "$TMP/pkt.none" | stats3)
+			echo "| $m | $pv | $pvlo-$pvhi | $(ratio "$pv" "$pb") | $rmed ($rlo-$rhi) |"
+		done
 		echo
 	fi
 	echo "## vexitprof's own memory and CPU (KVM loop=1 load)"
@@ -131,10 +324,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
 		echo "| ${s} s | $ev | $rss | $(awk -v a="$u" -v b="$sy" 'BEGIN { print a + b }') |"
 	done
 	echo
-	echo "Raw samples (reads/s or pps, in round order):"
+	echo "Raw samples (reads/s, QEMU CPU ns per read, or pps, in round order):"
 	echo
-	for f in "$TMP"/kvm.* "$TMP"/pkt.*; do
-		[ -s "$f" ] && echo "- $(basename "$f"): $(tr '\n' ' ' <"$f")"
+	for f in "$TMP"/kvm.* "$TMP"/cpu.* "$TMP"/pkt.*; do
+		[ -s "$f" ] && [ "$(basename "$f")" != cpu.cur ] && echo "- $(basename "$f"): $(awk '{ printf "%s ", $NF }' "$f")"
 	done
 } >"$OUT"
 cat "$OUT"

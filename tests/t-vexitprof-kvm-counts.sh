@@ -41,4 +41,28 @@ mmio_row_exits=$(jq '[.accesses[] | select(.space == "mmio") | .exits] | add' "$
 expect_eq "MMIO exits to QEMU = exits charged to MMIO registers" "$mmio_exits" "$mmio_row_exits"
 expect_ge "QEMU user time charged to TDT" "$(vp_field "$out" "$E and .offset == 14360" user_ns)" 1
 expect_eq "nothing lost" "$(jq .lost.dropped "$out")" 0
+# KVM_RUN traced without the ioctl syscall tracepoints (fentry, or kvm_fpu where
+# the kernel refuses fentry, as on PVM hosts)
+check "KVM_RUN via fentry or kvm_fpu" jq -e '.kvm_run_hook == "fentry" or .kvm_run_hook == "kvm_fpu"' "$out"
+check "no BPF program left attached" no_prog_left
+
+# the other ways to trace KVM_RUN give the same counts
+for hook in syscalls kvm_fpu fentry; do
+	rc=0
+	res=$("$TOP/scripts/run-baremetal" --accel kvm \
+		--attach "$VEXITPROF -p \$QEMU_PID --json --kvm-run $hook --ready-file \$VEXIT_READY_FILE >$out 2>$T_TMP/vp.err" \
+		-- tdt=200 icr=100 p80=50 | grep VEXIT-RESULT) || rc=$?
+	if [ "$hook" = fentry ] && grep -q "loading the BPF programs failed" "$T_TMP/vp.err"; then
+		ok "--kvm-run fentry: not available on this kernel ($(cat "$T_TMP/vp.err"))"
+		continue
+	fi
+	[ $rc = 0 ] || die "guest failed with --kvm-run $hook: $res $(cat "$T_TMP/vp.err")"
+	expect_eq "--kvm-run $hook: reported" "$(jq -r .kvm_run_hook "$out")" "$hook"
+	expect_eq "--kvm-run $hook: TDT writes, all exits" "$(vp_field "$out" "$E and .offset == 14360 and .dir == \"write\"" exits)" 200
+	expect_eq "--kvm-run $hook: ICR reads" "$(vp_sum "$out" "$E and .offset == 192 and .dir == \"read\"")" 100
+	expect_eq "--kvm-run $hook: port 0x80 writes" "$(vp_sum "$out" '.space == "pio" and .addr == 128')" 50
+	expect_eq "--kvm-run $hook: MMIO exits timed" "$(jq '[.userspace_exits[] | select(.reason == "MMIO") | .timed] | add' "$out")" "$(jq '[.userspace_exits[] | select(.reason == "MMIO") | .count] | add' "$out")"
+	expect_ge "--kvm-run $hook: QEMU time charged to TDT" "$(vp_field "$out" "$E and .offset == 14360" user_ns)" 1
+	expect_eq "--kvm-run $hook: no notice" "$(grep -vc 'exited; reporting what was seen' "$T_TMP/vp.err")" 0
+done
 check "no BPF program left attached" no_prog_left

@@ -2,7 +2,9 @@
 /*
  * The vexitprof handlers wrapped in raw_tp programs, so that BPF_PROG_TEST_RUN
  * can feed them synthetic tracepoint records (thread id and timestamp
- * included) on a machine where kvm_exit/kvm_entry never fire.
+ * included) on a machine where kvm_exit/kvm_entry never fire.  Argument
+ * layout: c[0] thread (tid | start time << 32), c[1] timestamp (ignored by handlers that take none), then
+ * the record's fields.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -27,25 +29,33 @@ int t_entry(__u64 *c)
 SEC("raw_tp/vexitprof_unit")
 int t_mmio(__u64 *c)
 {
-	return vp_handle_kvm_mmio(c[0], c[1], c[2], c[3], c[4], c[5]);
+	return vp_handle_kvm_mmio(c[0], c[2], c[3], c[4], c[5]);
 }
 
 SEC("raw_tp/vexitprof_unit")
 int t_pio(__u64 *c)
 {
-	return vp_handle_kvm_pio(c[0], c[1], c[2], c[3], c[4], c[5], c[6]);
+	return vp_handle_kvm_pio(c[0], c[2], c[3], c[4], c[5], c[6]);
 }
 
 SEC("raw_tp/vexitprof_unit")
 int t_uexit(__u64 *c)
 {
-	return vp_handle_uexit(c[0], c[1], c[2], (__s32)c[3]);
+	return vp_handle_uexit(c[0], c[2], (__s32)c[3]);
 }
 
+/* tid, t, fd (-1 with fentry), vcpu (-1 with the ioctl tracepoints) */
 SEC("raw_tp/vexitprof_unit")
 int t_run_enter(__u64 *c)
 {
-	return vp_handle_run_enter(c[0], c[1], (__s32)c[2]);
+	return vp_handle_run_enter(c[0], c[1], (__s32)c[2], (__s32)c[3]);
+}
+
+/* fexit of kvm_arch_vcpu_ioctl_run: tid, t, exit reason, return value */
+SEC("raw_tp/vexitprof_unit")
+int t_run_return(__u64 *c)
+{
+	return vp_handle_run_return(c[0], c[1], c[2], (__s32)c[3]);
 }
 
 SEC("raw_tp/vexitprof_unit")

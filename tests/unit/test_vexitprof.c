@@ -17,6 +17,7 @@
 #include "vexitprof.h"
 #include "exit_reasons.h"
 #include "hist.h"
+#include "report.h"
 
 static struct test_vexitprof_bpf *skel;
 static int checks;
@@ -56,17 +57,29 @@ static void run(struct bpf_program *p, int n, ...)
 #define PIO(tid, t, rw, port, sz, v)                                                               \
 	run(skel->progs.t_pio, 7, A(tid), A(t), A(rw), A(port), A(sz), A(1), A(v))
 #define UEXIT(tid, t, r, e)   run(skel->progs.t_uexit, 4, A(tid), A(t), A(r), A(e))
-#define RUN_ENTER(tid, t, fd) run(skel->progs.t_run_enter, 3, A(tid), A(t), A(fd))
+#define RUN_ENTER(tid, t, fd) run(skel->progs.t_run_enter, 4, A(tid), A(t), A(fd), A(-1))
+/* the fentry/fexit pair on kvm_arch_vcpu_ioctl_run */
+#define FENTRY_RUN(tid, t, vcpu) run(skel->progs.t_run_enter, 4, A(tid), A(t), A(-1), A(vcpu))
+#define FEXIT_RUN(tid, t, r, e)	 run(skel->progs.t_run_return, 4, A(tid), A(t), A(r), A(e))
 #define RUN_EXIT(tid, t)      run(skel->progs.t_run_exit, 2, A(tid), A(t))
 #define MR(tid, dir, cpu, mr, addr, v, sz)                                                         \
 	run(skel->progs.t_mr, 7, A(tid), A(dir), A(cpu), A(mr), A(addr), A(v), A(sz))
+
+/* aggregates: key -> slot in the *_idx hash, value in the *_vals array */
+static bool slot_val(struct bpf_map *idx, struct bpf_map *vals, const void *k, void *v)
+{
+	__u32 slot;
+
+	return !bpf_map_lookup_elem(bpf_map__fd(idx), k, &slot) &&
+	       !bpf_map_lookup_elem(bpf_map__fd(vals), &slot, v);
+}
 
 static struct vp_exit_val get_exit(__u32 vcpu, __u32 isa, __u32 reason)
 {
 	struct vp_exit_key k = {.vcpu = vcpu, .isa = isa, .reason = reason};
 	struct vp_exit_val v = {};
 
-	CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.exits), &k, &v),
+	CHECK(slot_val(skel->maps.exit_idx, skel->maps.exit_vals, &k, &v),
 	      "no exits entry vcpu %u isa %u reason %u", vcpu, isa, reason);
 	return v;
 }
@@ -76,7 +89,7 @@ static struct vp_acc_val get_acc(__u32 vcpu, __u8 space, __u8 dir, __u64 addr)
 	struct vp_acc_key k = {.vcpu = vcpu, .space = space, .dir = dir, .addr = addr};
 	struct vp_acc_val v = {};
 
-	CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.accesses), &k, &v),
+	CHECK(slot_val(skel->maps.acc_idx, skel->maps.acc_vals, &k, &v),
 	      "no accesses entry vcpu %#x addr %#llx", vcpu, (unsigned long long)addr);
 	return v;
 }
@@ -86,7 +99,7 @@ static struct vp_uexit_val get_uexit(__u32 vcpu, __u32 reason)
 	struct vp_uexit_key k = {.vcpu = vcpu, .reason = reason};
 	struct vp_uexit_val v = {};
 
-	CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.uexits), &k, &v),
+	CHECK(slot_val(skel->maps.uexit_idx, skel->maps.uexit_vals, &k, &v),
 	      "no uexits entry vcpu %#x reason %u", vcpu, reason);
 	return v;
 }
@@ -343,6 +356,105 @@ static void test_pio_pvm(void)
 	EQ(get_uexit(tidv, VP_UEXIT_ERRNO + 4).count, 1, "EINTR keyed by errno");
 }
 
+/*
+ * KVM_RUN boundaries from fentry/fexit on kvm_arch_vcpu_ioctl_run: fexit
+ * stands for kvm_userspace_exit + the ioctl's return, fentry names the vCPU.
+ */
+static void test_fentry_run(void)
+{
+	__u32 tidv = VP_TID_FLAG | 106, tid = 106;
+	struct vp_acc_val a;
+	struct vp_uexit_val u;
+	struct vp_tid_info ti = {};
+	__u64 gpa = 0xfebc0008;
+
+	/* attached while the thread was inside KVM_RUN: vCPU unknown, keyed by tid */
+	MMIO(106, 0, VP_MMIO_READ_UNSATISFIED, 4, gpa, 0);
+	FEXIT_RUN(106, 1000, VP_KVM_EXIT_MMIO, 0);
+	MR(106, VP_READ, 5, 0xcafe0, gpa, 0x80080783, 4);
+	FENTRY_RUN(106, 3000, 5);
+	MMIO(106, 3100, VP_MMIO_READ, 4, gpa, 0x80080783);
+	a = get_acc(tidv, VP_MMIO, VP_READ, gpa);
+	EQ(a.count, 1, "fentry: first read, keyed by tid");
+	EQ(a.to_user, 1, "fentry: first read went to QEMU");
+	EQ(a.user_ns, 0, "fentry: no KVM_RUN return seen, no user time");
+	u = get_uexit(tidv, VP_KVM_EXIT_MMIO);
+	EQ(u.count, 1, "fentry: exit to QEMU counted from fexit");
+	EQ(u.timed, 0, "fentry: not timed");
+	CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.tid_vcpu), &tid, &ti), "tid_vcpu");
+	EQ(ti.vcpu, 5, "fentry named the vCPU for user space");
+	/* the next exits carry the vCPU and are timed fexit -> fentry */
+	for (int i = 0; i < 3; i++) {
+		__u64 t = 10000 + i * 10000;
+
+		MMIO(106, t, VP_MMIO_READ_UNSATISFIED, 4, gpa, 0);
+		FEXIT_RUN(106, t + 100, VP_KVM_EXIT_MMIO, 0);
+		FENTRY_RUN(106, t + 900, 5);
+		MMIO(106, t + 1000, VP_MMIO_READ, 4, gpa, 0x80080783);
+	}
+	a = get_acc(5, VP_MMIO, VP_READ, gpa);
+	EQ(a.count, 3, "fentry: reads by vCPU 5");
+	EQ(a.to_user, 3, "fentry: all went to QEMU");
+	EQ(a.user_ns, 2400, "fentry: QEMU time charged to the register");
+	u = get_uexit(5, VP_KVM_EXIT_MMIO);
+	EQ(u.count, 3, "fentry: exits to QEMU");
+	EQ(u.timed, 3, "fentry: timed");
+	EQ(u.user_ns, 2400, "fentry: user time");
+	EQ(u.hist[9], 3, "fentry: 800 ns in slot 9");
+	/* an interrupted KVM_RUN returns -EINTR */
+	FEXIT_RUN(106, 50000, VP_KVM_EXIT_MMIO, -4);
+	FENTRY_RUN(106, 50300, 5);
+	u = get_uexit(5, VP_UEXIT_ERRNO + 4);
+	EQ(u.count, 1, "fentry: EINTR");
+	EQ(u.user_ns, 300, "fentry: EINTR user time");
+	EQ(get_uexit(5, VP_KVM_EXIT_MMIO).count, 3, "fentry: EINTR not counted as MMIO");
+}
+
+/* The per-thread slot cache must not mix up keys that alternate. */
+static void test_slot_cache(void)
+{
+	__u32 tidv = VP_TID_FLAG | 107;
+
+	for (int i = 0; i < 5; i++) {
+		MMIO(107, 0, VP_MMIO_WRITE, 4, 0xfebc3818, i);
+		MMIO(107, 0, VP_MMIO_WRITE, 4, 0xfebc00d0, i);
+		if (i < 2)
+			MMIO(107, 0, VP_MMIO_WRITE, 2, 0xfebc3818 + 0x10, i);
+	}
+	PIO(107, 0, 1, 0x3818, 4, 1); /* same address, other space */
+	EQ(get_acc(tidv, VP_MMIO, VP_WRITE, 0xfebc3818).count, 5, "cache: TDT");
+	EQ(get_acc(tidv, VP_MMIO, VP_WRITE, 0xfebc00d0).count, 5, "cache: IMS");
+	EQ(get_acc(tidv, VP_MMIO, VP_WRITE, 0xfebc3828).count, 2, "cache: third key");
+	EQ(get_acc(tidv, VP_PIO, VP_WRITE, 0x3818).count, 1, "cache: space is part of the key");
+	EQ(get_acc(tidv, VP_MMIO, VP_WRITE, 0xfebc3828).size, 2, "cache: size");
+}
+
+/* Thread slots: tid % 4096 of an array, another thread's slot -> hash, recycled tid -> fresh */
+static void test_thread_slots(void)
+{
+	__u32 t1 = 300, t2 = 300 + 4096, idx = 300;
+	struct vp_thread st = {};
+
+	MMIO(t1, 0, VP_MMIO_WRITE, 4, 0xfebc3818, 1);
+	MMIO(t2, 0, VP_MMIO_WRITE, 4, 0xfebc3818, 1);
+	MMIO(t2, 0, VP_MMIO_WRITE, 4, 0xfebc3818, 1);
+	EQ(get_acc(VP_TID_FLAG | t1, VP_MMIO, VP_WRITE, 0xfebc3818).count, 1, "slot: first thread");
+	EQ(get_acc(VP_TID_FLAG | t2, VP_MMIO, VP_WRITE, 0xfebc3818).count, 2, "slot: colliding thread");
+	CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.threads), &idx, &st), "slot");
+	EQ(st.tid, t1, "slot belongs to the first thread");
+	CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.threads_ovf), &t2, &st), "overflow entry");
+	EQ(st.tid, t2, "the other one is in threads_ovf");
+	/* the same tid with another start time is another thread: no state carried over */
+	RUN_EXIT(t1, 100);
+	RUN_ENTER(t1, 200, 9);
+	FEXIT_RUN(t1, 300, VP_KVM_EXIT_MMIO, 0);
+	RUN_ENTER(t1 | (1ULL << 32), 5000, 9);
+	EQ(get_uexit(VP_TID_FLAG | t1, VP_KVM_EXIT_MMIO).timed, 0, "recycled tid: not timed");
+	CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.threads), &idx, &st), "slot");
+	EQ(st.start32, 1, "recycled tid: slot taken over");
+	EQ(st.in_run, 1, "recycled tid: fresh state");
+}
+
 static void test_usdt_and_e1000(void)
 {
 	struct vp_mr_key k = {.vcpu = 1, .dir = VP_WRITE, .mr = 0x1230, .offset = 0xfebc3818};
@@ -373,6 +485,84 @@ static void test_usdt_and_e1000(void)
 	free(h);
 }
 
+/* The default device table folds the tail; --all (and JSON) list every row. */
+static char *table(struct vp_report *r, bool all)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	CHECK(f, "open_memstream");
+	report_table(f, r, false, all);
+	fclose(f);
+	return buf;
+}
+
+static int count_lines(const char *s, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = s; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+static void test_table_fold(void)
+{
+	struct vp_report r = {.duration_s = 1, .nr_vcpus = 1, .usdt = true};
+	struct vp_dev_row rows[300] = {};
+	char *out, want[128];
+
+	/* a busy TDT, a few busy registers, then 290 written once (MTA[n] after a reset) */
+	for (int i = 0; i < 300; i++) {
+		struct vp_dev_row *d = &rows[i];
+
+		d->vcpu = VP_ALL_VCPUS;
+		snprintf(d->device, sizeof(d->device), "e1000-mmio");
+		snprintf(d->reg, sizeof(d->reg), "REG%03d", i);
+		d->dir = VP_WRITE;
+		d->count = d->qemu_ops = i == 0 ? 1000000 : i < 10 ? 1000 - i : 1;
+	}
+	r.devs = rows;
+	r.n_devs = 300;
+	out = table(&r, false);
+	EQ(count_lines(out, "\ne1000-mmio "), 10, "fold: 10 rows cover 99.9%");
+	snprintf(want, sizeof(want), "... 290 more rows with 290 accesses (0.03%%); --all lists them");
+	CHECK(strstr(out, want), "fold line missing:\n%s", out);
+	free(out);
+	out = table(&r, true);
+	EQ(count_lines(out, "\ne1000-mmio "), 300, "--all: every row");
+	CHECK(!strstr(out, "more row"), "--all: no fold line");
+	free(out);
+	/* an even spread: at most 25 rows shown */
+	for (int i = 0; i < 300; i++)
+		rows[i].count = rows[i].qemu_ops = 1000;
+	out = table(&r, false);
+	EQ(count_lines(out, "\ne1000-mmio "), 25, "fold: at most 25 rows");
+	CHECK(strstr(out, "... 275 more rows with 275000 accesses (91.67%)"), "fold line:\n%s",
+	      out);
+	free(out);
+	/* small tables are never folded, and kernel counts take precedence over QEMU's */
+	r.n_devs = 8;
+	r.kvm_accesses = true;
+	for (int i = 0; i < 8; i++)
+		rows[i].kcount = rows[i].count = i == 0 ? 1000000 : 1;
+	out = table(&r, false);
+	EQ(count_lines(out, "\ne1000-mmio "), 8, "small table unfolded");
+	CHECK(!strstr(out, "more row"), "small table: no fold line");
+	free(out);
+	/* per vCPU, each vCPU's tail is folded on its own */
+	r.n_devs = 40;
+	r.per_vcpu = true;
+	for (int i = 0; i < 40; i++) {
+		rows[i].vcpu = i / 20;
+		rows[i].kcount = rows[i].count = i % 20 == 0 ? 1000000 : 1;
+	}
+	out = table(&r, false);
+	EQ(count_lines(out, "more rows with 10 accesses"), 2, "per-vCPU fold lines");
+	free(out);
+}
+
 int main(void)
 {
 	skel = test_vexitprof_bpf__open_and_load();
@@ -384,11 +574,15 @@ int main(void)
 	test_mmio_exit_to_qemu();
 	test_write_pairing_skips_flush();
 	test_pio_pvm();
+	test_fentry_run();
+	test_slot_cache();
+	test_thread_slots();
 	test_usdt_and_e1000();
 	/* per-vCPU keys: exactly the 8 (vcpu, isa, reason) triples fed above, nothing else */
-	EQ(map_len(skel->maps.exits, sizeof(struct vp_exit_key)), 8, "exits entries");
+	EQ(map_len(skel->maps.exit_idx, sizeof(struct vp_exit_key)), 8, "exits entries");
 	EQ(counter(VP_C_DROPPED), 0, "nothing dropped");
 	test_vexitprof_bpf__destroy(skel);
+	test_table_fold();
 	printf("ok %d checks\n", checks);
 	return 0;
 }
