@@ -19,7 +19,11 @@ start_qemu() { # BINARY -> sets QPID
 	"$1" -M none -nodefaults -display none -S &
 	QPID=$!
 	at_exit "kill $QPID 2>/dev/null || true"
-	for _ in $(seq 50); do [ -e /proc/$QPID/exe ] && break; sleep 0.1; done
+	# Until the child has exec'd, /proc/PID/exe is bash: wait for QEMU.
+	for _ in $(seq 50); do
+		[ "$(readlink /proc/$QPID/exe 2>/dev/null)" = "$(readlink -f "$1")" ] && break
+		sleep 0.1
+	done
 }
 start_qemu "$QEMU"
 
@@ -75,6 +79,7 @@ expect_eq "no USDT: JSON says so" "$(jq .usdt "$T_TMP/out")" false
 # QEMU exiting while profiled: report, exit 0
 start_qemu "$QEMU"
 DYING=$QPID
+mark_progs
 "$VEXITPROF" -p $DYING --ready-file "$T_TMP/ready" >"$T_TMP/out" 2>"$T_TMP/err" &
 VP=$!
 for _ in $(seq 100); do [ -e "$T_TMP/ready" ] && break; sleep 0.1; done
@@ -91,6 +96,7 @@ check "QEMU exited: nothing left attached" no_prog_left
 # a second vexitprof on the same pid is refused (two would trap every USDT twice and each
 # would report the other's overhead as the guest's)
 rm -f "$T_TMP/ready"
+mark_progs
 "$VEXITPROF" -p $NOUSDT --ready-file "$T_TMP/ready" >"$T_TMP/out1" 2>&1 &
 VP=$!
 for _ in $(seq 100); do [ -e "$T_TMP/ready" ] && break; sleep 0.1; done
@@ -108,6 +114,7 @@ check "SIGINT: nothing left attached" no_prog_left
 # SIGTERM, with USDT attached
 start_qemu "$QEMU"
 rm -f "$T_TMP/ready"
+mark_progs
 "$VEXITPROF" -p $QPID --ready-file "$T_TMP/ready" >"$T_TMP/out1" 2>&1 &
 VP=$!
 for _ in $(seq 100); do [ -e "$T_TMP/ready" ] && break; sleep 0.1; done
