@@ -161,7 +161,12 @@ def summary(out, conf, quick, reps):
            "what an exit costs under KVM; the per-packet counts (MMIO, interrupts) do not depend on "
            "the accelerator and carry over to a VMX/SVM host. Under TCG virtio-net's queue "
            "notifications are ioeventfd writes that QEMU completes without dispatching them, so they "
-           "are not in its MMIO column (under KVM vexitprof shows them as in-kernel).", ""]
+           "are not in its MMIO column (under KVM vexitprof shows them as in-kernel).", "",
+           "Every run has vexitprof attached (`--no-packet-probes`); under TCG each profiled "
+           "dispatch is a uprobe trap (~1.3 us here), so throughput is lower than without the "
+           "profiler (see vexitprof-overhead.md), most for the configurations with the most "
+           "trapped MMIO per packet. The x-sidecore thread needs a host CPU of its own: on a "
+           "2-CPU host running a TCG vCPU it competes with the vCPU and the main loop.", ""]
 
     if "pktgen-60" in wls:
         md += ["## Headline: pktgen TX, 60-byte frames", "",
