@@ -30,15 +30,26 @@ unsigned long long cost_run_count(struct vexitprof_bpf *skel)
 }
 
 /*
- * The probe must sit on a nop, like a USDT site: the kernel emulates a nop
- * after the trap, while other instructions are single-stepped out of line,
- * which costs far more and would overstate a USDT event.
+ * The probe must sit on a nop of the kind QEMU's USDT sites use: the kernel
+ * emulates a 1-byte nop after the trap (other instructions are single-stepped
+ * out of line, which costs far more), and Linux 6.18+ rewrites a 5-byte nop
+ * into a call to a trampoline after the first hit, which is cheaper again.
  */
-__attribute__((noinline)) void vexitprof_calib_target(int i)
+__attribute__((noinline)) void vexitprof_calib_target1(int i)
 {
-	__asm__ volatile(".globl vexitprof_calib_nop\n"
-			 ".type vexitprof_calib_nop, @function\n"
-			 "vexitprof_calib_nop: nop\n"
+	__asm__ volatile(".globl vexitprof_calib_nop1\n"
+			 ".type vexitprof_calib_nop1, @function\n"
+			 "vexitprof_calib_nop1: nop\n"
+			 :
+			 : "r"(i)
+			 : "memory");
+}
+
+__attribute__((noinline)) void vexitprof_calib_target5(int i)
+{
+	__asm__ volatile(".globl vexitprof_calib_nop5\n"
+			 ".type vexitprof_calib_nop5, @function\n"
+			 "vexitprof_calib_nop5: .nops 5\n"
 			 :
 			 : "r"(i)
 			 : "memory");
@@ -52,18 +63,20 @@ static double now_ns(void)
 	return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
-static double time_calls(int n)
+static double time_calls(void (*f)(int), int n)
 {
 	double t = now_ns();
 
 	for (int i = 0; i < n; i++)
-		vexitprof_calib_target(i);
+		f(i);
 	return now_ns() - t;
 }
 
-double cost_calibrate_uprobe(struct vexitprof_bpf *skel)
+double cost_calibrate_uprobe(struct vexitprof_bpf *skel, int nop_len)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = "vexitprof_calib_nop");
+	LIBBPF_OPTS(bpf_uprobe_opts, opts,
+		    .func_name = nop_len == 5 ? "vexitprof_calib_nop5" : "vexitprof_calib_nop1");
+	void (*f)(int) = nop_len == 5 ? vexitprof_calib_target5 : vexitprof_calib_target1;
 	struct bpf_link *l;
 	const int n = 20000;
 	double base, with;
@@ -72,10 +85,10 @@ double cost_calibrate_uprobe(struct vexitprof_bpf *skel)
 					    &opts);
 	if (!l)
 		return 0;
-	time_calls(n); /* fault the probe page in */
-	with = time_calls(n);
+	time_calls(f, n); /* fault the probe page in (and let the kernel optimize a 5-byte nop) */
+	with = time_calls(f, n);
 	bpf_link__destroy(l);
-	base = time_calls(n);
+	base = time_calls(f, n);
 	return with > base ? (with - base) / n : 0;
 }
 

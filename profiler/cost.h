@@ -11,10 +11,11 @@ int cost_enable_stats(void);
 /* Runs of our programs counted so far (while statistics are on). */
 unsigned long long cost_run_count(struct vexitprof_bpf *skel);
 /*
- * Time one uprobe hit on a function of our own (the trap a USDT probe costs,
- * which BPF statistics do not see).  Needs skel loaded with calib_uprobe.
+ * Time one uprobe hit on a nop of our own of nop_len bytes (1 or 5, as at the
+ * target's USDT sites): the trap a USDT probe costs, which BPF statistics do
+ * not see.  Needs skel loaded with calib_uprobe.
  */
-double cost_calibrate_uprobe(struct vexitprof_bpf *skel);
+double cost_calibrate_uprobe(struct vexitprof_bpf *skel, int nop_len);
 /* Fill r->cost from the programs' run_cnt/run_time_ns and the counters. */
 void cost_collect(struct vp_report *r, struct vexitprof_bpf *skel, bool stats, double trap_ns);
 #endif

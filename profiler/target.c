@@ -61,7 +61,30 @@ bool target_is_qemu(int pid, const char *exe)
 	return !strncmp(comm, "qemu-system-", 12);
 }
 
-int target_has_usdt(const char *path, const char *provider)
+/* Length of the nop at vaddr in an executable section: 5 for 0f 1f 44 00 00, else 1. */
+static int site_nop_len(Elf *e, GElf_Addr vaddr)
+{
+	static const unsigned char nop5[5] = {0x0f, 0x1f, 0x44, 0x00, 0x00};
+	Elf_Scn *scn = NULL;
+
+	while ((scn = elf_nextscn(e, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
+		    !(sh.sh_flags & SHF_EXECINSTR) || vaddr < sh.sh_addr ||
+		    vaddr + sizeof(nop5) > sh.sh_addr + sh.sh_size)
+			continue;
+		d = elf_getdata(scn, NULL);
+		if (d && d->d_buf && vaddr - sh.sh_addr + sizeof(nop5) <= d->d_size &&
+		    !memcmp((const char *)d->d_buf + (vaddr - sh.sh_addr), nop5, sizeof(nop5)))
+			return 5;
+		return 1;
+	}
+	return 1;
+}
+
+int target_has_usdt(const char *path, const char *provider, int *nop_len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC), found = 0;
 	Elf *e;
@@ -98,7 +121,12 @@ int target_has_usdt(const char *path, const char *provider)
 
 			if (nh.n_type == 3 && nh.n_descsz > 3 * asz &&
 			    !strcmp(desc + 3 * asz, provider)) {
+				GElf_Addr loc = 0;
+
+				memcpy(&loc, desc, asz); /* little-endian hosts */
 				found = 1;
+				if (nop_len)
+					*nop_len = site_nop_len(e, loc);
 				break;
 			}
 		}

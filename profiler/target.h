@@ -19,8 +19,12 @@ bool target_alive(int pid);
 /* exe path of pid in buf; false if pid does not exist */
 bool target_exe(int pid, char *buf, size_t len);
 bool target_is_qemu(int pid, const char *exe);
-/* 1: the ELF has USDT notes of provider "qemu", 0: none, <0 error */
-int target_has_usdt(const char *path, const char *provider);
+/*
+ * 1: the ELF has USDT notes of provider, 0: none, <0 error.  nop_len (may be
+ * NULL) gets the length of the nop at the first site: 1 (<sys/sdt.h>), or 5
+ * (QEMU with qemu-patches/0007), which Linux 6.18+ turns into a call.
+ */
+int target_has_usdt(const char *path, const char *provider, int *nop_len);
 /* vCPU index of a QEMU thread from its name ("CPU 1/KVM"), -1 if not a vCPU thread */
 int target_tid_vcpu(int pid, int tid);
 /* Remember that tid is vCPU vcpu (BPF read it from KVM's struct kvm_vcpu). */

@@ -324,6 +324,9 @@ static int attach_usdt(struct vexitprof_bpf *skel, struct attach_state *as, cons
  * -ENOENT when a required tracepoint is missing; -1 on other errors.  One
  * line printed for the errors that are final.
  */
+/* length of the nop at QEMU's USDT sites (1, or 5 with qemu-patches/0007), for the calibration */
+static int usdt_nop_len = 1;
+
 static int load_and_attach(struct vexitprof_bpf **skelp, struct attach_state *as, int hook,
 			   bool last, bool usdt, double *trap_ns)
 {
@@ -401,7 +404,7 @@ static int load_and_attach(struct vexitprof_bpf **skelp, struct attach_state *as
 	target_vcpu_threads(env.pid, prefill_vcpu, skel);
 	/* before anything is attached, so the calibration delays no probe */
 	if (usdt && !env.no_calib && !*trap_ns)
-		*trap_ns = cost_calibrate_uprobe(skel);
+		*trap_ns = cost_calibrate_uprobe(skel, usdt_nop_len);
 
 	for (size_t i = 0; i < ntps; i++) {
 		struct bpf_link *l;
@@ -520,7 +523,7 @@ int main(int argc, char **argv)
 
 	/* /proc/PID/exe keeps working even if the binary on disk was replaced */
 	snprintf(path, sizeof(path), "/proc/%d/exe", env.pid);
-	usdt = env.no_usdt ? 0 : target_has_usdt(path, "qemu");
+	usdt = env.no_usdt ? 0 : target_has_usdt(path, "qemu", &usdt_nop_len);
 	if (!env.no_usdt && usdt <= 0)
 		fprintf(
 		    stderr,
