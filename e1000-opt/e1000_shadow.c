@@ -7,16 +7,11 @@
  * memory stores: no VM exit under KVM, no device dispatch under TCG.  The
  * device reads the tail from the shadow and publishes the head into it.
  *
- * The shadow is entered on a trapped tail write that follows the previous
- * one within 1/min_pps seconds, and left again (trapping restored, page
- * folded back into mac_reg) when the ring is idle for idle_us or its tail
- * moved less often than min_pps over the last idle_us, when the guest
- * disables the ring, on reset and before migration, so the register file
- * is authoritative whenever anybody but the data path looks at it, and the
- * migration stream does not change.  The rate rules keep a slow ring
- * (request/response) trapping: without a sidecore a shadowed tail is
- * noticed by the next poll, up to poll_us later, which a lone packet would
- * wait for, while a trapped tail write is served at once.
+ * The shadow is entered on a trapped tail write and left again (trapping
+ * restored, page folded back into mac_reg) when the ring is idle for
+ * idle_us, when the guest disables the ring, on reset and before
+ * migration, so the register file is authoritative whenever anybody but
+ * the data path looks at it, and the migration stream does not change.
  *
  * Copyright (c) 2026 vexit authors
  *
@@ -60,17 +55,7 @@ bool e1000_shadow_check(E1000Shadow *sh, Error **errp)
                    "and 10000000");
         return false;
     }
-    if (sh->min_pps > 10000000) {
-        error_setg(errp, "x-shadow-min-pps must be at most 10000000");
-        return false;
-    }
     return true;
-}
-
-/* Longest gap (ns) between trapped tail writes that makes shadowing pay. */
-static int64_t slow_gap_ns(const E1000Shadow *sh)
-{
-    return sh->min_pps ? NANOSECONDS_PER_SECOND / sh->min_pps : INT64_MAX;
 }
 
 void e1000_shadow_realize(E1000Shadow *sh, Object *owner, MemoryRegion *bar,
@@ -172,12 +157,8 @@ void e1000_shadow_activate(E1000Shadow *sh, int ring)
     /* Publish the page before the guest can reach it. */
     smp_wmb();
     memory_region_set_enabled(&sh->page[ring], true);
-    sh->last_work_ns = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
-    if (!e1000_shadow_any_active(sh)) {
-        sh->window_ns = sh->last_work_ns;
-    }
-    sh->moves[ring] = 0;
     qatomic_set(&sh->active[ring], true);
+    sh->last_work_ns = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
     arm_poll(sh);
 }
 
@@ -263,7 +244,6 @@ unsigned e1000_shadow_pull(E1000Shadow *sh, unsigned rings)
         if (sh->mac_reg[E1000_OPT_IDX(tail_off[r])] != tail) {
             sh->mac_reg[E1000_OPT_IDX(tail_off[r])] = tail;
             moved |= 1u << r;
-            sh->moves[r]++;
         }
     }
     return moved;
@@ -334,30 +314,6 @@ unsigned e1000_shadow_poll(E1000Shadow *sh)
     return moved;
 }
 
-/*
- * Trap again on a ring whose tail moved less often than min_pps over the
- * window: its packets would mostly wait for a poll.  Counted as pulls that
- * found the tail moved, so a burst seen by one pull counts once; a ring
- * fed faster than the poll rate always passes.
- */
-static void check_rates(E1000Shadow *sh, int64_t now)
-{
-    int64_t win = now - sh->window_ns;
-    uint64_t want = (uint64_t)sh->min_pps * win / NANOSECONDS_PER_SECOND;
-    uint64_t polls = win / ((int64_t)sh->poll_us * 1000);
-    int r;
-
-    /* At most every other poll has to find work. */
-    want = MIN(want, polls / 2);
-    for (r = 0; r < E1000_SHADOW_RINGS; r++) {
-        if (sh->active[r] && sh->moves[r] < want) {
-            e1000_shadow_deactivate(sh, r);
-        }
-        sh->moves[r] = 0;
-    }
-    sh->window_ns = now;
-}
-
 static void poll_timer_cb(void *opaque)
 {
     E1000Shadow *sh = opaque;
@@ -369,9 +325,6 @@ static void poll_timer_cb(void *opaque)
         /* Idle: trap again, so the next tail write wakes us. */
         e1000_shadow_deactivate_all(sh);
         return;
-    }
-    if (sh->min_pps && now - sh->window_ns >= (int64_t)sh->idle_us * 1000) {
-        check_rates(sh, now);
     }
     if (e1000_shadow_any_active(sh)) {
         arm_poll(sh);
@@ -405,13 +358,7 @@ void e1000_shadow_after_write(E1000Shadow *sh, hwaddr off)
         bool on = sh->mac_reg[E1000_OPT_IDX(ctl_off[r])] & E1000_OPT_EN;
 
         if (off == tail_off[r] && on) {
-            int64_t now = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
-            int64_t gap = now - sh->last_tail_trap_ns[r];
-
-            sh->last_tail_trap_ns[r] = now;
-            if (gap <= slow_gap_ns(sh)) {
-                e1000_shadow_activate(sh, r);
-            }
+            e1000_shadow_activate(sh, r);
         } else if (off == ctl_off[r] && !on) {
             e1000_shadow_deactivate(sh, r);
         }

@@ -21,7 +21,6 @@ typedef struct E1000Shadow {
     bool enabled;
     uint32_t poll_us;   /* tail poll period while shadowed, no sidecore */
     uint32_t idle_us;   /* go back to trapping after this long idle */
-    uint32_t min_pps;   /* shadow when tail writes trap at this rate or more */
 
     MemoryRegion page[E1000_SHADOW_RINGS];
     uint32_t *ram[E1000_SHADOW_RINGS];  /* the page as the guest sees it */
@@ -30,10 +29,6 @@ typedef struct E1000Shadow {
     bool active[E1000_SHADOW_RINGS];
     QEMUTimer *poll_timer;
     int64_t last_work_ns;
-    int64_t last_tail_trap_ns[E1000_SHADOW_RINGS];
-    /* Tail moves seen per ring since window_ns (for the rate check). */
-    uint32_t moves[E1000_SHADOW_RINGS];
-    int64_t window_ns;
     unsigned pending_kick;  /* rings whose folded tail still needs work */
     bool syncing;           /* applying the page's writes via ops->write_reg */
     /* A poller other than our timer (the sidecore) watches the tails. */

@@ -60,12 +60,12 @@ ok "e1000 and memory_region USDT probes present"
 
 props=$("$QEMU" -device e1000,help 2>&1)
 for p in x-coalesce x-coalesce-max-us x-coalesce-max-frames x-coalesce-min-pps \
-	x-shadow-regs x-shadow-poll-us x-shadow-idle-us x-shadow-min-pps x-sidecore x-sidecore-spin-us x-sidecore-cpu; do
+	x-shadow-regs x-shadow-poll-us x-shadow-idle-us x-sidecore x-sidecore-spin-us x-sidecore-cpu; do
 	grep -q "^  $p=" <<<"$props" || die "e1000 property $p missing"
 done
 ok "e1000-opt properties present"
 # Invalid tunables are refused at device creation with a clear error.
-for bad in x-coalesce-max-us=1 x-shadow-poll-us=0 x-shadow-min-pps=20000000 x-sidecore-cpu=4096; do
+for bad in x-coalesce-max-us=1 x-shadow-poll-us=0 x-sidecore-cpu=4096; do
 	case $bad in x-coalesce*) on=x-coalesce=on ;; x-shadow*) on=x-shadow-regs=on ;; *) on=x-sidecore=on ;; esac
 	out=$(timeout 20 "$QEMU" -L /usr/share/seabios -L /usr/share/qemu -nodefaults -display none -machine pc -accel qtest -qtest null \
 		-device "e1000,romfile=,$on,$bad" 2>&1) && die "$bad accepted"
