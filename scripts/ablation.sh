@@ -87,7 +87,8 @@ for ((rep = 1; rep <= reps; rep++)); do
 			row=$(/usr/bin/python3 "$TOP/scripts/ablation-report.py" --row "$d" "$n" "$rep" "$name" "$nic" "$wl" 2>"$d/row.err") || row=
 			if [ -z "$row" ]; then
 				failed=$((failed + 1))
-				echo "$n,$rep,$name,$nic,$wl,,false,,,,,,,,,,,," >>"$csv"
+				# the NIC spec has commas: quote it as the report's rows do
+				echo "$n,$rep,$name,\"$nic\",$wl,,false,,,,,,,,,,,," >>"$csv"
 				status=FAILED
 			else
 				echo "$row" >>"$csv"

@@ -22,15 +22,20 @@
 #     paired ratios are much less noisy than separate runs.
 #  2. USDT mode under TCG: the Linux guest's pktgen (scripts/vm), pps with
 #     and without vexitprof (default, and --no-packet-probes), interleaved.
+#  2b. Paired windows as in 1b in one long pktgen run: frames/s from the host
+#     side of the tap, vexitprof (both ways) attached and detached in turn.
 #  3. vexitprof's own memory and CPU as the event count grows (a 3 s and a
 #     30 s profile of the loop=1 load): in-kernel aggregation keeps memory flat.
 #
 # Usage: scripts/bench-vexitprof.sh [ROUNDS (default 5)] [READS (default 300000)] [PKTGEN_ROUNDS (default 3)]
 # Environment: BENCH_MODES (KVM modes to run, default all), BENCH_PAIRED=N (cycles
-# of 1b., default 10; 0 skips it), BENCH_MEM=0 (skip 3.),
-# BENCH_OUT (output file instead of results/vexitprof-overhead.md).
+# of 1b. and 2b., default 10; 0 skips them), BENCH_UPAIRED=N (cycles of 2b. only),
+# BENCH_MEM=0 (skip 3.),
+# BENCH_OUT (output file instead of results/vexitprof-overhead.md), VEXIT_TOP (the tree,
+# when running a copy of this script: bash reads a script as it runs, so an edit
+# to the file under a long benchmark would derail it).
 set -euo pipefail
-TOP=$(cd "$(dirname "$0")/.." && pwd)
+TOP=${VEXIT_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
 VP=$TOP/build/bin/vexitprof
 ROUNDS=${1:-5}
 READS=${2:-300000}
@@ -116,7 +121,7 @@ load0=$(cat /proc/loadavg)
 echo "bench: KVM loop, $ROUNDS rounds x ${MODES[*]}, $READS STATUS reads each" >&2
 for r in $(seq "$ROUNDS"); do
 	for m in "${MODES[@]}"; do
-		v=$(kvm_run "$m") || { echo "bench: run failed ($m)" >&2; continue; }
+		v=$(kvm_run "$m") || { echo "bench: run failed ($m)" >&2; echo "KVM round $r $m" >>"$TMP/failed"; continue; }
 		read -r rate cpu <<<"$v"
 		echo "$r $rate" >>"$TMP/kvm.$m"
 		[ "$cpu" != - ] && echo "$r $cpu" >>"$TMP/cpu.$m"
@@ -128,6 +133,29 @@ for r in $(seq "$ROUNDS"); do
 	done
 done
 load1=$(cat /proc/loadavg)
+
+# summary of paired windows: "mode rate cpu_per_unit" lines, each traced window
+# compared with the untraced ("none") windows right before and after it
+cat >"$TMP/paired_report.py" <<'EOF'
+import sys, statistics as st
+w = [l.split() for l in open(sys.argv[1])]
+w = [(m, float(r), float(c)) for m, r, c in w]
+modes = []
+for m, _, _ in w:
+    if m not in modes: modes.append(m)
+for m in modes:
+    rr, cr, rates, cpus = [], [], [], []
+    for i, (mm, r, c) in enumerate(w):
+        if mm != m:
+            continue
+        rates.append(r); cpus.append(c)
+        if m == "none" or i == 0 or i + 1 == len(w) or w[i - 1][0] != "none" or w[i + 1][0] != "none":
+            continue
+        rr.append(r / ((w[i - 1][1] + w[i + 1][1]) / 2))
+        cr.append(((w[i - 1][2] + w[i + 1][2]) / 2) / c)
+    f = lambda v: "%.3f (%.3f-%.3f)" % (st.median(v), min(v), max(v)) if v else "1"
+    print("| %s | %d | %.0f | %s | %.0f | %s |" % (m, len(rates), st.median(rates), f(rr), st.median(cpus), f(cr)))
+EOF
 
 # 1b. paired windows in one long-running guest
 cat >"$TMP/paired.py" <<'EOF'
@@ -209,6 +237,52 @@ for r in $(seq "$PROUNDS"); do
 	done
 done
 
+# 2b. paired windows in one long pktgen run (frames/s on the host side of the tap)
+cat >"$TMP/upaired.py" <<'EOF'
+import os, signal, subprocess, sys, time
+vp, out, cycles = sys.argv[1], sys.argv[2], int(sys.argv[3])
+qpid, ns, tap = os.environ["QEMU_PID"], os.environ["VEXIT_NETNS"], os.environ["VEXIT_TAP"]
+W = 3.0
+open(os.environ["VEXIT_READY_FILE"], "w").close()  # release the guest: pktgen starts
+def sample():
+    rx = int(subprocess.check_output(["ip", "netns", "exec", ns, "cat", f"/sys/class/net/{tap}/statistics/rx_packets"]))
+    cpu = 0
+    for t in os.listdir(f"/proc/{qpid}/task"):
+        with open(f"/proc/{qpid}/task/{t}/schedstat") as g:
+            cpu += int(g.read().split()[0])
+    return time.time(), rx, cpu
+TR = {"vexitprof": f"{vp} -p {qpid} --ready-file {{r}} >/dev/null 2>&1",
+      "vexitprof-no-packet-probes": f"{vp} -p {qpid} --no-packet-probes --ready-file {{r}} >/dev/null 2>&1"}
+res = open(out, "w")
+def window(mode):
+    t0, e0, c0 = sample(); time.sleep(W); t1, e1, c1 = sample()
+    res.write(f"{mode} {(e1 - e0) / (t1 - t0):.1f} {(c1 - c0) / max(e1 - e0, 1):.1f}\n"); res.flush()
+    return e1 - e0
+time.sleep(3)
+for c in range(cycles):
+    for mode in TR:
+        time.sleep(0.5)
+        if window("none") == 0:
+            sys.exit(0)  # pktgen ended
+        r = f"{out}.ready"
+        if os.path.exists(r): os.unlink(r)
+        p = subprocess.Popen(["bash", "-c", TR[mode].replace("{r}", r)], start_new_session=True)
+        for _ in range(300):
+            if os.path.exists(r): break
+            time.sleep(0.05)
+        time.sleep(0.5)
+        window(mode)
+        os.killpg(p.pid, signal.SIGINT); p.wait()
+    time.sleep(0.5); window("none")
+os.kill(int(qpid), signal.SIGTERM)
+EOF
+UPAIRED=${BENCH_UPAIRED:-$PAIRED}
+if [ "$UPAIRED" -gt 0 ]; then
+	echo "bench: pktgen paired windows, $UPAIRED cycles" >&2
+	"$TOP/scripts/vm" --workload pktgen --count 200000000 --timeout $((UPAIRED * 30 + 120)) \
+		--attach "$PY $TMP/upaired.py $VP $TMP/upaired.out $UPAIRED" >/dev/null 2>&1 || true
+fi
+
 # memory/CPU of vexitprof for a short and a 10x longer profile of a steady load
 mem_run() {
 	local secs=$1
@@ -261,32 +335,17 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
 	echo "threads during the loop divided by the reads (kernel time of the exits included)."
 	echo
 	echo "Machine load (other jobs share the CPUs): $load0 before, $load1 after."
+	if [ -s "$TMP/failed" ]; then
+		echo
+		echo "Failed runs (left out of the tables): $(paste -sd, "$TMP/failed")."
+	fi
 	echo
 	if [ -s "$TMP/paired.out" ]; then
 		echo "### Paired windows (1b): one guest, tracers attached and detached in turn"
 		echo
 		echo "| mode | windows | exits/s median | ratio to the adjacent untraced windows: median (min-max) | QEMU CPU ns/exit median | CPU ratio: median (min-max) |"
 		echo "|---|---|---|---|---|---|"
-		$PY - "$TMP/paired.out" <<'PYEOF'
-import sys, statistics as st
-w = [l.split() for l in open(sys.argv[1])]
-w = [(m, float(r), float(c)) for m, r, c in w]
-modes = []
-for m, _, _ in w:
-    if m not in modes: modes.append(m)
-for m in modes:
-    rr, cr, rates, cpus = [], [], [], []
-    for i, (mm, r, c) in enumerate(w):
-        if mm != m:
-            continue
-        rates.append(r); cpus.append(c)
-        if m == "none" or i == 0 or i + 1 == len(w) or w[i - 1][0] != "none" or w[i + 1][0] != "none":
-            continue
-        rr.append(r / ((w[i - 1][1] + w[i + 1][1]) / 2))
-        cr.append(((w[i - 1][2] + w[i + 1][2]) / 2) / c)
-    f = lambda v: "%.3f (%.3f-%.3f)" % (st.median(v), min(v), max(v)) if v else "1"
-    print("| %s | %d | %.0f | %s | %.0f | %s |" % (m, len(rates), st.median(rates), f(rr), st.median(cpus), f(cr)))
-PYEOF
+		$PY "$TMP/paired_report.py" "$TMP/paired.out"
 		echo
 	fi
 	if [ -s "$TMP/progs" ]; then
@@ -311,6 +370,14 @@ PYEOF
 			read -r rmed rlo rhi < <(rratio "$TMP/pkt.$m" "$TMP/pkt.none" | stats3)
 			echo "| $m | $pv | $pvlo-$pvhi | $(ratio "$pv" "$pb") | $rmed ($rlo-$rhi) |"
 		done
+		echo
+	fi
+	if [ -s "$TMP/upaired.out" ]; then
+		echo "### Paired windows (2b): one pktgen run, vexitprof attached and detached in turn"
+		echo
+		echo "| mode | windows | frames/s median | ratio to the adjacent untraced windows: median (min-max) | QEMU CPU ns/frame median | CPU ratio: median (min-max) |"
+		echo "|---|---|---|---|---|---|"
+		$PY "$TMP/paired_report.py" "$TMP/upaired.out"
 		echo
 	fi
 	echo "## vexitprof's own memory and CPU (KVM loop=1 load)"
