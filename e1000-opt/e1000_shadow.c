@@ -22,6 +22,9 @@
 #include "qapi/error.h"
 #include "qemu/atomic.h"
 #include "qemu/timer.h"
+#include "hw/core/cpu.h"
+#include "system/tcg.h"
+#include "hw/net/trace.h"
 #include "e1000_shadow.h"
 
 static const hwaddr page_base[E1000_SHADOW_RINGS] = {
@@ -68,6 +71,7 @@ void e1000_shadow_realize(E1000Shadow *sh, Object *owner, MemoryRegion *bar,
     };
     int r;
 
+    sh->owner = owner;
     sh->mac_reg = mac_reg;
     sh->ops = ops;
     sh->dev = dev;
@@ -93,6 +97,7 @@ void e1000_shadow_unrealize(E1000Shadow *sh)
 
     timer_free(sh->poll_timer);
     sh->poll_timer = NULL;
+    sh->unrealized = true;
     for (r = 0; r < E1000_SHADOW_RINGS; r++) {
         memory_region_del_subregion(sh->page[r].container, &sh->page[r]);
         object_unparent(OBJECT(&sh->page[r]));
@@ -154,6 +159,8 @@ void e1000_shadow_activate(E1000Shadow *sh, int ring)
     memcpy(sh->ram[ring], &sh->mac_reg[E1000_OPT_IDX(page_base[ring])],
            E1000_OPT_PAGE_SIZE);
     memcpy(sh->seen[ring], sh->ram[ring], E1000_OPT_PAGE_SIZE);
+    /* A store that missed the last unmap is in mac_reg or lost with it. */
+    sh->late_check[ring] = false;
     /* Publish the page before the guest can reach it. */
     smp_wmb();
     memory_region_set_enabled(&sh->page[ring], true);
@@ -189,15 +196,73 @@ static void fold(E1000Shadow *sh, int ring)
     }
 }
 
+/*
+ * Runs on each vCPU after the TLB flush that the unmap queued for it (work
+ * queued on a vCPU runs in order), so that vCPU no longer reaches the page.
+ * A tail it stored there after the fold is applied as a trapped write would
+ * have been, unless a trapped write has moved the tail since.
+ */
+static void late_store_check(CPUState *cpu, run_on_cpu_data data)
+{
+    E1000Shadow *sh = data.host_ptr;
+    Object *owner = sh->owner;
+    int r;
+
+    for (r = 0; !sh->unrealized && r < E1000_SHADOW_RINGS; r++) {
+        uint32_t *reg = &sh->mac_reg[E1000_OPT_IDX(tail_off[r])];
+        uint32_t tail;
+
+        if (!sh->late_check[r] || sh->active[r]) {
+            continue;
+        }
+        sync_page(sh, r);
+        tail = qatomic_read(slot(sh, r, tail_off[r])) & 0xffff;
+        if (tail != sh->folded_tail[r] && *reg == sh->folded_tail[r]) {
+            trace_e1000_shadow_late_store(r, sh->folded_tail[r], tail);
+            *reg = tail;
+            sh->folded_tail[r] = tail;
+            sh->pending_kick |= 1u << r;
+            timer_mod(sh->poll_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL));
+        }
+    }
+    if (--sh->late_waiters == 0) {
+        sh->late_check[E1000_SHADOW_RX] = false;
+        sh->late_check[E1000_SHADOW_TX] = false;
+    }
+    object_unref(owner);
+}
+
+/*
+ * Under TCG the unmap reaches a running vCPU only when it next leaves
+ * generated code and flushes its TLB (tcg_commit defers it), so until then
+ * its stores still land in the page.  KVM's memory slot update waits for
+ * its vCPUs, and qtest has none.
+ */
+static void watch_late_stores(E1000Shadow *sh, int ring)
+{
+    CPUState *cpu;
+
+    if (!tcg_enabled()) {
+        return;
+    }
+    sh->late_check[ring] = true;
+    sh->folded_tail[ring] = sh->mac_reg[E1000_OPT_IDX(tail_off[ring])];
+    CPU_FOREACH(cpu) {
+        object_ref(sh->owner);
+        sh->late_waiters++;
+        async_run_on_cpu(cpu, late_store_check, RUN_ON_CPU_HOST_PTR(sh));
+    }
+}
+
 void e1000_shadow_deactivate(E1000Shadow *sh, int ring)
 {
     if (!sh->active[ring]) {
         return;
     }
     /*
-     * Unmap first: once the memory transaction commits, guest stores trap
-     * again, and those are dispatched only after we drop the BQL, so no
-     * tail write can fall between the fold and the unmap.
+     * Unmap first, so that once the memory transaction commits guest
+     * stores trap again (under TCG, once each vCPU has flushed its TLB:
+     * watch_late_stores covers the stores made before that).
      */
     memory_region_set_enabled(&sh->page[ring], false);
     qatomic_set(&sh->active[ring], false);
@@ -205,6 +270,7 @@ void e1000_shadow_deactivate(E1000Shadow *sh, int ring)
         timer_del(sh->poll_timer);
     }
     fold(sh, ring);
+    watch_late_stores(sh, ring);
 }
 
 void e1000_shadow_reset(E1000Shadow *sh)
@@ -217,6 +283,7 @@ void e1000_shadow_reset(E1000Shadow *sh)
     timer_del(sh->poll_timer);
     sh->pending_kick = 0;
     for (r = 0; r < E1000_SHADOW_RINGS; r++) {
+        sh->late_check[r] = false;
         if (sh->active[r]) {
             memory_region_set_enabled(&sh->page[r], false);
             sh->active[r] = false;

@@ -35,7 +35,17 @@ typedef struct E1000Shadow {
     bool external_poller;
     void (*wake_poller)(void *opaque);
     void *poller_opaque;
+    /*
+     * TCG only: after an unmap a vCPU may still store into the page until
+     * it has flushed its TLB; those stores are looked for once every vCPU
+     * has done so (late_store_check in e1000_shadow.c).
+     */
+    bool late_check[E1000_SHADOW_RINGS];
+    uint32_t folded_tail[E1000_SHADOW_RINGS];
+    unsigned late_waiters;  /* late_store_check calls still queued */
+    bool unrealized;        /* the pages are gone; a queued check is moot */
 
+    Object *owner;
     uint32_t *mac_reg;
     const E1000OptOps *ops;
     void *dev;
