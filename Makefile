@@ -38,7 +38,7 @@ install: vexitprof flamegraph
 	install -D -m 0644 profiler/vexitprof.8 $(DESTDIR)$(PREFIX)/share/man/man8/vexitprof.8
 
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h' | grep -v '^build/')
+	clang-format -i $$(git ls-files '*.c' '*.h' | grep -v '^build/\|^e1000-opt/')
 
 clean:
 	rm -rf $(BUILD)/profiler $(BUILD)/guest $(BUILD)/baremetal $(BIN)/vexitprof

@@ -30,6 +30,18 @@ static __always_inline int vp_running_vcpu_id(void);
 /* set by user space before load */
 const volatile __u32 targ_tgid = 0;
 const volatile __u32 run_hook = VP_HOOK_FENTRY; /* enum vp_run_hook */
+/*
+ * Set by user space when the profile ends: every program returns at once
+ * from then on, so the report ends at the signal and not when the last
+ * uprobe is detached (each detach waits for an RCU grace period; all of
+ * them take most of a second).
+ */
+__u32 vp_closed = 0;
+
+static __always_inline int vp_open(void)
+{
+	return !*(volatile __u32 *)&vp_closed;
+}
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -99,7 +111,7 @@ static __always_inline int vp_ours(__u64 *tk)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
 
-	if (t->tgid != targ_tgid)
+	if (t->tgid != targ_tgid || !vp_open())
 		return 0;
 	*tk = vp_tk(t);
 	return 1;
@@ -112,8 +124,7 @@ int tp_kvm_exit(struct trace_event_raw_kvm_exit___vp *ctx)
 
 	if (!vp_ours(&tk))
 		return 0;
-	return vp_handle_kvm_exit(tk, bpf_ktime_get_ns(), ctx->vcpu_id, ctx->isa,
-				  ctx->exit_reason);
+	return vp_handle_kvm_exit(tk, bpf_ktime_get_ns(), ctx->vcpu_id, ctx->isa, ctx->exit_reason);
 }
 
 /* TP_PROTO(struct kvm_vcpu *vcpu, bool immediate_exit) (older kernels: vcpu only) */
@@ -166,10 +177,13 @@ int BPF_PROG(tp_kvm_mmio, int type, int len, __u64 gpa, void *val)
 				  type == VP_MMIO_WRITE ? vp_data(val, len) : 0);
 }
 
-/* TP_PROTO(unsigned int rw, unsigned int port, unsigned int size, unsigned int count, const void *data) */
+/*
+ * TP_PROTO(unsigned int rw, unsigned int port, unsigned int size,
+ *          unsigned int count, const void *data)
+ */
 SEC("tp_btf/kvm_pio")
-int BPF_PROG(tp_kvm_pio, unsigned int rw, unsigned int port, unsigned int size,
-	     unsigned int count, const void *data)
+int BPF_PROG(tp_kvm_pio, unsigned int rw, unsigned int port, unsigned int size, unsigned int count,
+	     const void *data)
 {
 	__u64 tk;
 
@@ -290,8 +304,11 @@ int tp_sys_exit_ioctl(struct trace_event_raw_sys_exit *ctx)
  */
 static __always_inline struct __bpf_usdt_spec *vp_usdt_spec(struct pt_regs *ctx)
 {
-	int id = __bpf_usdt_spec_id(ctx);
+	int id;
 
+	if (!vp_open())
+		return NULL;
+	id = __bpf_usdt_spec_id(ctx);
 	return id < 0 ? NULL : bpf_map_lookup_elem(&__bpf_usdt_specs, &id);
 }
 
@@ -308,8 +325,7 @@ static __always_inline struct __bpf_usdt_spec *vp_usdt_spec(struct pt_regs *ctx)
 		__v;                                                                               \
 	})
 
-static __always_inline __u64 vp_usdt_arg(struct pt_regs *ctx, struct __bpf_usdt_spec *spec,
-					 int n)
+static __always_inline __u64 vp_usdt_arg(struct pt_regs *ctx, struct __bpf_usdt_spec *spec, int n)
 {
 	struct __bpf_usdt_arg_spec *a;
 	unsigned long val;
@@ -323,6 +339,8 @@ static __always_inline __u64 vp_usdt_arg(struct pt_regs *ctx, struct __bpf_usdt_
 		return slow;
 	}
 #if defined(__TARGET_ARCH_x86)
+	/* one register per line: a table */
+	/* clang-format off */
 	switch (a->reg_off) {
 	case VP_REG_OFF(di): val = VP_REG(ctx, di); break;
 	case VP_REG_OFF(si): val = VP_REG(ctx, si); break;
@@ -344,6 +362,7 @@ static __always_inline __u64 vp_usdt_arg(struct pt_regs *ctx, struct __bpf_usdt_
 		bpf_usdt_arg(ctx, n, &slow);
 		return slow;
 	}
+	/* clang-format on */
 #else
 	bpf_usdt_arg(ctx, n, &slow);
 	return slow;
@@ -378,7 +397,8 @@ static __always_inline int vp_usdt_mr(struct pt_regs *ctx, __u32 dir)
 		vp_mr_name(mr, vp_usdt_arg(ctx, spec, 5));
 	st = vp_mr_pairing(vp_tk(bpf_get_current_task_btf()), dir);
 	if (st)
-		vp_mr_pair(st, dir, mr, addr, dir == VP_WRITE ? vp_usdt_arg(ctx, spec, 3) : 0, size);
+		vp_mr_pair(st, dir, mr, addr, dir == VP_WRITE ? vp_usdt_arg(ctx, spec, 3) : 0,
+			   size);
 	return 0;
 }
 
@@ -432,7 +452,7 @@ int usdt_e1000_irq_raise(struct pt_regs *ctx)
 	__u32 zero = 0;
 	struct vp_counters *c = bpf_map_lookup_elem(&counters, &zero);
 
-	if (c) {
+	if (c && vp_open()) {
 		c->c[VP_C_USDT_E1000]++;
 		c->c[VP_C_E1000_IRQ_RAISE]++;
 	}
@@ -445,7 +465,7 @@ int usdt_e1000_irq_lower(struct pt_regs *ctx)
 	__u32 zero = 0;
 	struct vp_counters *c = bpf_map_lookup_elem(&counters, &zero);
 
-	if (c) {
+	if (c && vp_open()) {
 		c->c[VP_C_USDT_E1000]++;
 		c->c[VP_C_E1000_IRQ_LOWER]++;
 	}

@@ -400,8 +400,7 @@ static __always_inline void vp_new_access(struct vp_thread *st, __u8 space, __u8
 	}
 }
 
-static __always_inline int vp_handle_kvm_mmio(__u64 tk, __u32 type, __u32 len, __u64 gpa,
-					      __u64 val)
+static __always_inline int vp_handle_kvm_mmio(__u64 tk, __u32 type, __u32 len, __u64 gpa, __u64 val)
 {
 	struct vp_thread *st;
 

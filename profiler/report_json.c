@@ -235,8 +235,7 @@ void report_json(FILE *f, const struct vp_report *r)
 		r->duration_s, r->nr_vcpus, r->per_vcpu ? "true" : "false",
 		r->usdt ? "true" : "false", r->e1000_usdt ? "true" : "false",
 		r->exit_tp ? "true" : "false", run_hook_name(r->run_hook),
-		r->kvm_accesses ? "kvm" : "usdt",
-		r->qemu_exited ? "true" : "false");
+		r->kvm_accesses ? "kvm" : "usdt", r->qemu_exited ? "true" : "false");
 	exits_json(f, r);
 	uexits_json(f, r);
 	devs_json(f, r);

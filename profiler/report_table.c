@@ -63,8 +63,9 @@ static void uexits_table(FILE *f, const struct vp_report *r, bool hist)
 	char b[32];
 
 	if (r->run_hook == VP_HOOK_KVM_FPU)
-		fprintf(f, "\nExits to QEMU user space (kvm_userspace_exit .. next KVM_RUN's kvm_fpu: "
-			   "QEMU's time plus KVM_RUN's own exit and entry path)\n");
+		fprintf(f,
+			"\nExits to QEMU user space (kvm_userspace_exit .. next KVM_RUN's kvm_fpu: "
+			"QEMU's time plus KVM_RUN's own exit and entry path)\n");
 	else
 		fprintf(f, "\nExits to QEMU user space (KVM_RUN return .. next KVM_RUN)\n");
 	if (!r->n_uexits) {

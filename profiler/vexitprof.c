@@ -165,7 +165,8 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		else if (!strcmp(arg, "syscalls"))
 			env.kvm_run = VP_HOOK_SYSCALLS;
 		else
-			argp_error(state, "--kvm-run: auto, fentry, kvm_fpu or syscalls, not %s", arg);
+			argp_error(state, "--kvm-run: auto, fentry, kvm_fpu or syscalls, not %s",
+				   arg);
 		break;
 	case 'v':
 		env.verbose = true;
@@ -414,8 +415,8 @@ static int load_and_attach(struct vexitprof_bpf **skelp, struct attach_state *as
 		l = bpf_program__attach(tps[i].prog);
 		if (!l) {
 			if (tps[i].hooks && !last) {
-				snprintf(hook_err[hook], sizeof(hook_err[hook]), "attaching failed: %s",
-					 strerror(errno));
+				snprintf(hook_err[hook], sizeof(hook_err[hook]),
+					 "attaching failed: %s", strerror(errno));
 				return -EAGAIN;
 			}
 			fprintf(stderr, "vexitprof: cannot attach to %s%s%s: %s\n",
@@ -634,6 +635,8 @@ int main(int argc, char **argv)
 		/* short naps while the statistics are on, so they go off soon */
 		usleep(stats_fd >= 0 ? 10000 : 100000);
 	}
+	/* the profile ends now; detaching below takes a while */
+	__atomic_store_n(&skel->bss->vp_closed, 1, __ATOMIC_SEQ_CST);
 	/* a vCPU count taken at the start misses threads created later */
 	if (!rep.qemu_exited) {
 		int n = target_vcpu_threads(env.pid, NULL, NULL);
@@ -642,7 +645,7 @@ int main(int argc, char **argv)
 		if (n > rep.nr_vcpus)
 			rep.nr_vcpus = n;
 	}
-	/* detach first so the report describes a closed interval */
+	/* detach before reading the maps: nothing runs while we read them */
 	for (int i = 0; i < as.n; i++)
 		bpf_link__destroy(as.links[i]);
 	as.n = 0;

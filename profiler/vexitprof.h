@@ -189,8 +189,9 @@ struct vp_counters {
  * one thread writes each slot: plain adds, no atomics.
  */
 struct vp_thread {
-	__u32 tid;     /* first: claims an array slot (0: free) */
-	__u32 start32; /* low 32 bits of the thread's start time (a recycled tid is another thread) */
+	__u32 tid; /* first: claims an array slot (0: free) */
+	/* low 32 bits of the thread's start time (a recycled tid is another thread) */
+	__u32 start32;
 	__u32 vcpu;
 	/* inside a kvm_exit .. kvm_entry window */
 	__u8 in_exit;
@@ -242,15 +243,16 @@ struct vp_thread {
  * KVM_RUN fd), once per change, so that rows keyed VP_TID_FLAG | tid resolve.
  */
 struct vp_tid_info {
-	__s32 vcpu; /* -1: unknown */
+	__s32 vcpu;   /* -1: unknown */
 	__s32 run_fd; /* -1: unknown */
 };
 
 /* Where the KVM_RUN boundaries come from (user space; reported as "kvm_run_hook"). */
 enum vp_run_hook {
 	VP_HOOK_NONE = 0,
-	VP_HOOK_FENTRY = 1,   /* fentry/fexit on kvm_arch_vcpu_ioctl_run */
-	VP_HOOK_KVM_FPU = 2,  /* kvm:kvm_fpu(1) (guest FPU loaded: KVM_RUN entered) + kvm:kvm_userspace_exit */
+	VP_HOOK_FENTRY = 1, /* fentry/fexit on kvm_arch_vcpu_ioctl_run */
+	/* kvm:kvm_fpu(1) (guest FPU loaded: KVM_RUN entered) + kvm:kvm_userspace_exit */
+	VP_HOOK_KVM_FPU = 2,
 	VP_HOOK_SYSCALLS = 3, /* syscalls:sys_enter/exit_ioctl + kvm:kvm_userspace_exit */
 };
 

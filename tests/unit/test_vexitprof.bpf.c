@@ -3,8 +3,8 @@
  * The vexitprof handlers wrapped in raw_tp programs, so that BPF_PROG_TEST_RUN
  * can feed them synthetic tracepoint records (thread id and timestamp
  * included) on a machine where kvm_exit/kvm_entry never fire.  Argument
- * layout: c[0] thread (tid | start time << 32), c[1] timestamp (ignored by handlers that take none), then
- * the record's fields.
+ * layout: c[0] thread (tid | start time << 32), c[1] timestamp (ignored by handlers that take
+ * none), then the record's fields.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

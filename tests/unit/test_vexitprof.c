@@ -61,7 +61,7 @@ static void run(struct bpf_program *p, int n, ...)
 /* the fentry/fexit pair on kvm_arch_vcpu_ioctl_run */
 #define FENTRY_RUN(tid, t, vcpu) run(skel->progs.t_run_enter, 4, A(tid), A(t), A(-1), A(vcpu))
 #define FEXIT_RUN(tid, t, r, e)	 run(skel->progs.t_run_return, 4, A(tid), A(t), A(r), A(e))
-#define RUN_EXIT(tid, t)      run(skel->progs.t_run_exit, 2, A(tid), A(t))
+#define RUN_EXIT(tid, t)	 run(skel->progs.t_run_exit, 2, A(tid), A(t))
 #define MR(tid, dir, cpu, mr, addr, v, sz)                                                         \
 	run(skel->progs.t_mr, 7, A(tid), A(dir), A(cpu), A(mr), A(addr), A(v), A(sz))
 
@@ -439,10 +439,12 @@ static void test_thread_slots(void)
 	MMIO(t2, 0, VP_MMIO_WRITE, 4, 0xfebc3818, 1);
 	MMIO(t2, 0, VP_MMIO_WRITE, 4, 0xfebc3818, 1);
 	EQ(get_acc(VP_TID_FLAG | t1, VP_MMIO, VP_WRITE, 0xfebc3818).count, 1, "slot: first thread");
-	EQ(get_acc(VP_TID_FLAG | t2, VP_MMIO, VP_WRITE, 0xfebc3818).count, 2, "slot: colliding thread");
+	EQ(get_acc(VP_TID_FLAG | t2, VP_MMIO, VP_WRITE, 0xfebc3818).count, 2,
+	   "slot: colliding thread");
 	CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.threads), &idx, &st), "slot");
 	EQ(st.tid, t1, "slot belongs to the first thread");
-	CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.threads_ovf), &t2, &st), "overflow entry");
+	CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.threads_ovf), &t2, &st),
+	      "overflow entry");
 	EQ(st.tid, t2, "the other one is in threads_ovf");
 	/* the same tid with another start time is another thread: no state carried over */
 	RUN_EXIT(t1, 100);
@@ -527,7 +529,8 @@ static void test_table_fold(void)
 	r.n_devs = 300;
 	out = table(&r, false);
 	EQ(count_lines(out, "\ne1000-mmio "), 10, "fold: 10 rows cover 99.9%");
-	snprintf(want, sizeof(want), "... 290 more rows with 290 accesses (0.03%%); --all lists them");
+	snprintf(want, sizeof(want),
+		 "... 290 more rows with 290 accesses (0.03%%); --all lists them");
 	CHECK(strstr(out, want), "fold line missing:\n%s", out);
 	free(out);
 	out = table(&r, true);
