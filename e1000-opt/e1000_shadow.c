@@ -225,10 +225,6 @@ static void late_store_check(CPUState *cpu, run_on_cpu_data data)
             timer_mod(sh->poll_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL));
         }
     }
-    if (--sh->late_waiters == 0) {
-        sh->late_check[E1000_SHADOW_RX] = false;
-        sh->late_check[E1000_SHADOW_TX] = false;
-    }
     object_unref(owner);
 }
 
@@ -249,7 +245,6 @@ static void watch_late_stores(E1000Shadow *sh, int ring)
     sh->folded_tail[ring] = sh->mac_reg[E1000_OPT_IDX(tail_off[ring])];
     CPU_FOREACH(cpu) {
         object_ref(sh->owner);
-        sh->late_waiters++;
         async_run_on_cpu(cpu, late_store_check, RUN_ON_CPU_HOST_PTR(sh));
     }
 }

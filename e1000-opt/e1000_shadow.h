@@ -38,11 +38,12 @@ typedef struct E1000Shadow {
     /*
      * TCG only: after an unmap a vCPU may still store into the page until
      * it has flushed its TLB; those stores are looked for once every vCPU
-     * has done so (late_store_check in e1000_shadow.c).
+     * has done so (late_store_check in e1000_shadow.c).  late_check stays
+     * set until the ring is shadowed again or reset: checking again after
+     * the flush finds the page unchanged.
      */
     bool late_check[E1000_SHADOW_RINGS];
     uint32_t folded_tail[E1000_SHADOW_RINGS];
-    unsigned late_waiters;  /* late_store_check calls still queued */
     bool unrealized;        /* the pages are gone; a queued check is moot */
 
     Object *owner;

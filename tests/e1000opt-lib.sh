@@ -43,6 +43,20 @@ j() { jq -r "$1" "$J"; }
 # jcheck DESC FILTER: FILTER (jq) holds for the last run's JSON.
 jcheck() { if jq -e "$2" "$J" >/dev/null; then ok "$1"; else die "$1: $2 is false in $(cat "$J")"; fi; }
 
+# asan_clean DIR: AddressSanitizer (ASAN_OPTIONS log_path=DIR/asan) reported
+# nothing, and it was there: its start-up warning about makecontext/
+# swapcontext, which QEMU's coroutines use, left a log file in DIR.
+asan_clean() {
+	local reports
+	reports=$(cat "$1"/asan.* 2>/dev/null | grep -E 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error' || true)
+	if [ -n "$reports" ]; then
+		cat "$1"/asan.* | head -60
+		die "AddressSanitizer reported: $reports"
+	fi
+	check "AddressSanitizer active in QEMU (its log file exists)" bash -c "ls '$1'/asan.* >/dev/null 2>&1"
+	ok "no AddressSanitizer report ($(ls "$1" | wc -l) log file(s), warnings only)"
+}
+
 # need_guest: the guest, QEMU and the stage properties are there.
 need_guest() {
 	# VEXIT_GUEST_DIR (scripts/vm's override) points at a guest built elsewhere.

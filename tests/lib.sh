@@ -29,3 +29,25 @@ expect_eq() { [ "$2" == "$3" ] && ok "$1 ($2)" || die "$1: got '$2', want '$3'";
 # expect_ge DESC GOT MIN (numbers, may be floats)
 expect_ge() { awk -v g="$2" -v m="$3" 'BEGIN{exit !(g+0 >= m+0)}' && ok "$1 ($2 >= $3)" || die "$1: $2 < $3"; }
 expect_le() { awk -v g="$2" -v m="$3" 'BEGIN{exit !(g+0 <= m+0)}' && ok "$1 ($2 <= $3)" || die "$1: $2 > $3"; }
+
+# write_attach NAME PROGRAM: an --attach command that runs bpftrace with
+# PROGRAM ($QEMU_PID substituted at run time), records which binary
+# QEMU_PID is, and signals readiness once bpftrace's BEGIN probe has run.
+write_attach() {
+	cat >"$T_TMP/$1.sh" <<EOF
+readlink -f /proc/\$QEMU_PID/exe >"$T_TMP/$1.exe"
+prog=\$(sed "s/QEMU_PID/\$QEMU_PID/g" <<'PROG'
+BEGIN { printf("READY\n"); }
+$2
+PROG
+)
+bpftrace -e "\$prog" >"$T_TMP/$1.bt" 2>"$T_TMP/$1.err" &
+bp=\$!
+until grep -q READY "$T_TMP/$1.bt"; do
+	kill -0 \$bp 2>/dev/null || exit 1
+	sleep 0.1
+done
+touch "\$VEXIT_READY_FILE"
+wait \$bp
+EOF
+}

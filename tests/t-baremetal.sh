@@ -28,28 +28,6 @@ bt_sum() {
 		if (k ~ kre) s += $NF } END { print s + 0 }' "$1"
 }
 
-# write_attach NAME PROGRAM: an --attach command that runs bpftrace with
-# PROGRAM ($QEMU_PID substituted at run time), records which binary
-# QEMU_PID is, and signals readiness once bpftrace's BEGIN probe has run.
-write_attach() {
-	cat >"$T_TMP/$1.sh" <<EOF
-readlink -f /proc/\$QEMU_PID/exe >"$T_TMP/$1.exe"
-prog=\$(sed "s/QEMU_PID/\$QEMU_PID/g" <<'PROG'
-BEGIN { printf("READY\n"); }
-$2
-PROG
-)
-bpftrace -e "\$prog" >"$T_TMP/$1.bt" 2>"$T_TMP/$1.err" &
-bp=\$!
-until grep -q READY "$T_TMP/$1.bt"; do
-	kill -0 \$bp 2>/dev/null || exit 1
-	sleep 0.1
-done
-touch "\$VEXIT_READY_FILE"
-wait \$bp
-EOF
-}
-
 check_result() { # ACCEL RESULT-LINE
 	local r=$2 k
 	[[ "$r" == "VEXIT-RESULT ok "* ]] || die "$1: guest did not report ok: $r"
