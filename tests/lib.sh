@@ -48,6 +48,9 @@ until grep -q READY "$T_TMP/$1.bt"; do
 	sleep 0.1
 done
 touch "\$VEXIT_READY_FILE"
-wait \$bp
+# The runner ends us with SIGINT (to the group); pass it on and give
+# bpftrace time to print its maps even on a busy machine.
+trap 'kill -INT \$bp 2>/dev/null' INT
+while kill -0 \$bp 2>/dev/null; do wait \$bp; done
 EOF
 }

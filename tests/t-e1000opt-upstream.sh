@@ -30,28 +30,6 @@ STATUS=300 ICR=500 TDT=1000 IMS=40 IMC=30 RDT=20
 PARAMS="status=$STATUS icr=$ICR tdt=$TDT ims=$IMS imc=$IMC rdt=$RDT"
 field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
 
-# attach NAME PROGRAM: an --attach command running bpftrace PROGRAM
-# (QEMU_PID substituted), ready once bpftrace's BEGIN has run.
-attach() {
-	cat >"$T_TMP/$1.sh" <<EOF
-prog=\$(sed "s/QEMU_PID/\$QEMU_PID/g" <<'PROG'
-BEGIN { printf("READY\n"); }
-$2
-PROG
-)
-bpftrace -e "\$prog" >"$T_TMP/$1.bt" 2>"$T_TMP/$1.bterr" &
-bp=\$!
-until grep -q READY "$T_TMP/$1.bt"; do
-	kill -0 \$bp 2>/dev/null || exit 1
-	sleep 0.1
-done
-touch "\$VEXIT_READY_FILE"
-# run-baremetal ends us with SIGINT (to the group); pass it on and give
-# bpftrace time to print its maps even on a busy machine.
-trap 'kill -INT \$bp 2>/dev/null' INT
-while kill -0 \$bp 2>/dev/null; do wait \$bp; done
-EOF
-}
 # counts FILE MAP BAR: "key count" lines of @MAP[a, b] entries whose second
 # key is an address inside BAR0 (128 KiB), sorted.
 counts() {
@@ -68,8 +46,8 @@ expect_count() {
 }
 
 # ------------------------------------------------------------------ KVM
-attach kvm 'tracepoint:kvm:kvm_mmio /pid == QEMU_PID/ { @mmio[args->type, args->gpa] = count(); }'
-attach tcg "usdt:$QREAL:qemu:memory_region_ops_read /pid == QEMU_PID/ { @r[0, arg2] = count(); }
+write_attach kvm 'tracepoint:kvm:kvm_mmio /pid == QEMU_PID/ { @mmio[args->type, args->gpa] = count(); }'
+write_attach tcg "usdt:$QREAL:qemu:memory_region_ops_read /pid == QEMU_PID/ { @r[0, arg2] = count(); }
 usdt:$QREAL:qemu:memory_region_ops_write /pid == QEMU_PID/ { @w[0, arg2] = count(); }"
 
 for accel in ${ACCELS:-kvm tcg}; do
@@ -85,10 +63,10 @@ for accel in ${ACCELS:-kvm tcg}; do
 		bar=$(($(field "$r" bar0)))
 		bt=$T_TMP/$accel.bt
 		if [ $accel = kvm ]; then
-			grep -q '^@mmio\[' "$bt" || die "kvm/$v: no kvm_mmio counts: $(cat "$bt" "$T_TMP/kvm.bterr")"
+			grep -q '^@mmio\[' "$bt" || die "kvm/$v: no kvm_mmio counts: $(cat "$bt" "$T_TMP/kvm.err")"
 			counts "$bt" mmio $bar >"$T_TMP/$accel-$v.counts"
 		else
-			grep -q '^@[rw]\[' "$bt" || die "tcg/$v: no USDT counts: $(cat "$bt" "$T_TMP/tcg.bterr")"
+			grep -q '^@[rw]\[' "$bt" || die "tcg/$v: no USDT counts: $(cat "$bt" "$T_TMP/tcg.err")"
 			{ counts "$bt" r $bar | sed 's/^/r /'; counts "$bt" w $bar | sed 's/^/w /'; } >"$T_TMP/$accel-$v.counts"
 		fi
 		sed "s/^/    $accel\/$v: /" "$T_TMP/$accel-$v.counts"
