@@ -17,10 +17,46 @@ _t_exit() {
 	if [ $rc -eq 0 ]; then echo "ok: $T_CHECKS checks"; fi
 	exit $rc
 }
+# Exit status that tests/run.sh counts as "skipped" (as automake does).
+T_SKIP_RC=77
 trap _t_exit EXIT
 trap 'exit 130' INT TERM
 
 die() { echo "FAIL: $*" >&2; exit 1; }
+# skip REASON: this test cannot run on this machine.  tests/run.sh counts it
+# as skipped (never as passed) and prints REASON.  Call it before any check
+# whose failure it would otherwise hide: checks already made stay made.
+skip() { echo "SKIP: $*"; exit $T_SKIP_RC; }
+
+# kvm_missing: empty when /dev/kvm exists and a VM can be created on it,
+# else why not (ENVIRONMENT.md: the kvm module can be loaded with no kvm
+# misc device registered, and a hand-made node then fails with ENODEV).
+kvm_missing() {
+	[ -e /dev/kvm ] || { echo "no /dev/kvm on this machine"; return; }
+	/usr/bin/python3 - <<'PY' 2>&1 || true
+import fcntl, os, sys
+try:
+    fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
+except OSError as e:
+    sys.exit(f"/dev/kvm does not open: {e.strerror}")
+try:
+    vm = fcntl.ioctl(fd, 0xAE01, 0)  # KVM_CREATE_VM
+    os.close(vm)
+except OSError as e:
+    sys.exit(f"KVM_CREATE_VM fails on /dev/kvm: {e.strerror}")
+PY
+}
+have_kvm() { [ -z "$(kvm_missing)" ]; }
+# need_kvm WHAT: skip the test unless -accel kvm can run (WHAT says why it
+# needs it).
+need_kvm() {
+	local why
+	why=$(kvm_missing)
+	[ -z "$why" ] || skip "$1 needs -accel kvm: $why"
+}
+# bm_accel: the accelerator for bare-metal guest runs whose subject is not
+# KVM itself: kvm where it runs, else tcg.
+bm_accel() { if have_kvm; then echo kvm; else echo tcg; fi; }
 ok() { T_CHECKS=$((T_CHECKS + 1)); echo "  ok: $*"; }
 # check DESC CMD...: run CMD, fail the test with DESC if it fails.
 check() { local d=$1; shift; if "$@"; then ok "$d"; else die "$d"; fi; }
