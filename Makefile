@@ -23,7 +23,7 @@ include mk/qemu.mk
 demo: all
 	bash scripts/demo.sh
 
-test: all qemu-asan
+test: all qemu-asan qemu-stock
 	bash tests/run.sh
 
 # Every e1000 stage and virtio-net on every workload, 5 interleaved

@@ -11,3 +11,10 @@ QEMU_ASAN := $(BIN)/qemu-system-x86_64-asan
 .PHONY: qemu-asan
 qemu-asan:
 	bash scripts/build-qemu.sh --asan
+
+# QEMU 10.0.2 with only the build fix: the upstream e1000 for
+# tests/t-e1000opt-upstream.sh.
+QEMU_STOCK := $(BIN)/qemu-system-x86_64-stock
+.PHONY: qemu-stock
+qemu-stock:
+	bash scripts/build-qemu.sh --stock

@@ -5,8 +5,11 @@
     Print the CSV row of one run from DIR/vm.json (scripts/vm), DIR/prof.json
     (vexitprof --json) and DIR/cpu (scripts/ablation-attach.sh).  Exit 1 if
     the run failed.
---summary OUTDIR [--conf FILE] [--quick 0|1] [--reps R]
+--summary OUTDIR [--conf FILE] [--quick 0|1] [--reps R] [--header keep|fresh]
     Rebuild OUTDIR/ablation.md and the plots from OUTDIR/ablation.csv alone.
+    The header (machine, kernel, QEMU, date, command) is kept from the
+    existing ablation.md unless --header fresh (what scripts/ablation.sh
+    passes right after a run).
 
 Cells that do not apply to a run hold NA (latency outside rr, exits under
 TCG); no cell is ever empty or NaN.
@@ -14,6 +17,7 @@ TCG); no cell is ever empty or NaN.
 import csv
 import datetime
 import json
+import math
 import os
 import platform
 import re
@@ -59,8 +63,11 @@ def row(d, n, rep, name, nic, wl):
             key = ARRAY_INDEX.sub("[]", a["register"]) + " " + a["dir"]
             regs[key] = regs.get(key, 0) + a["count"]
     mmio = sum(regs.values()) / packets
-    by_reg = ";".join(f"{k}:{v / packets:.4f}" for k, v in
-                      sorted(regs.items(), key=lambda kv: -kv[1]) if v / packets >= 0.001)
+    # Every register seen, however rare (5 TDT writes in 200,000 frames is
+    # the shadow stage's result, not noise): per packet with 4 significant
+    # digits.
+    by_reg = ";".join(f"{k}:{v / packets:.4g}" for k, v in
+                      sorted(regs.items(), key=lambda kv: -kv[1]) if v)
     irq = vm["guest"]["irqs"] / packets
     if vm["accel"] == "kvm":
         exits = fmt(sum(u["count"] for u in prof["userspace_exits"]) / packets)
@@ -98,16 +105,39 @@ def num(s):
         return None
 
 
+def human(x, digits=3):
+    """A number the way people read it: 93.3k, 1.12M, 1.27, 0.0052, 0."""
+    if x == 0:
+        return "0"
+    ax = abs(x)
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if ax >= div * 10 or (ax >= div and suffix != "k"):
+            return human(x / div, digits) + suffix
+    # digits significant figures, in positional notation (never 3e-05)
+    decimals = max(0, digits - 1 - math.floor(math.log10(ax)))
+    out = f"{x:.{decimals}f}"
+    if "." in out:
+        out = out.rstrip("0").rstrip(".")
+    return out
+
+
 def cell(vals, digits=3, scale=1.0):
     m, lo, hi = med_range([v * scale if v is not None else None for v in vals])
     if m is None:
         return "n/a"
     if lo == hi:
-        return f"{m:.{digits}g}"
-    return f"{m:.{digits}g} ({lo:.{digits}g}-{hi:.{digits}g})"
+        return human(m, digits)
+    return f"{human(m, digits)} ({human(lo, digits)}-{human(hi, digits)})"
 
 
-def machine_header(rows, quick, reps):
+def machine_header(rows, quick, reps, fresh):
+    # Rebuilding the page from the CSV alone keeps the header the run wrote:
+    # its machine, kernel and date, not those of whoever regenerates it.
+    old = os.path.join(OUT, "ablation.md")
+    if not fresh and os.path.exists(old):
+        kept = [l for l in open(old).read().split("\n\n")[1].splitlines() if l.startswith("- ")]
+        if kept:
+            return kept
     cpu = "unknown CPU"
     for line in open("/proc/cpuinfo"):
         if line.startswith("model name"):
@@ -133,7 +163,7 @@ def machine_header(rows, quick, reps):
     ]
 
 
-def summary(out, conf, quick, reps):
+def summary(out, conf, quick, reps, fresh=True):
     global OUT
     OUT = out
     rows = list(csv.DictReader(open(os.path.join(out, "ablation.csv"))))
@@ -152,7 +182,7 @@ def summary(out, conf, quick, reps):
         return med_range([num(r[col]) for r in sel(cfg, wl)])[0]
 
     md = ["# E1000 stage ablation", ""]
-    md += machine_header(rows, quick, reps)
+    md += machine_header(rows, quick, reps, fresh)
     md += ["", f"{len(ok)}/{len(rows)} runs succeeded. Cells: median (min-max). "
            "Per-packet counts divide by the frames counted on the host side of the tap "
            "(both directions) during the workload; MMIO counts are vexitprof's "
@@ -163,7 +193,8 @@ def summary(out, conf, quick, reps):
            "notifications are ioeventfd writes that QEMU completes without dispatching them, so they "
            "are not in its MMIO column (under KVM vexitprof shows them as in-kernel).", "",
            "Every run has vexitprof attached (`--no-packet-probes`); under TCG each profiled "
-           "dispatch is a uprobe trap (~1.3 us here), so throughput is lower than without the "
+           "dispatch is a uprobe hit, whose cost vexitprof measures at start and reports in every "
+           "profile, so throughput is lower than without the "
            "profiler (see vexitprof-overhead.md), most for the configurations with the most "
            "trapped MMIO per packet. The x-sidecore thread needs a host CPU of its own: on a "
            "2-CPU host running a TCG vCPU it competes with the vCPU and the main loop.", ""]
@@ -224,7 +255,7 @@ def summary(out, conf, quick, reps):
                         per.setdefault(k, []).append(float(v))
             med = {k: statistics.median(v + [0.0] * (len(rs) - len(v))) for k, v in per.items()}
             regs_by_cfg[c] = med
-            md.append(f"| {c} | " + (", ".join(f"{k} {v:.3f}" for k, v in sorted(med.items(), key=lambda kv: -kv[1]) if v >= 0.001) or "none") + " |")
+            md.append(f"| {c} | " + (", ".join(f"{k} {human(v)}" for k, v in sorted(med.items(), key=lambda kv: -kv[1]) if v >= 0.001) or "none") + " |")
         md.append("")
     if "rr" in wls:
         md += ["![request/response latency](ablation-latency.svg)", ""]
@@ -322,7 +353,8 @@ def main(argv):
         out = argv[2]
         opts = dict(zip(argv[3::2], argv[4::2]))
         summary(out, opts.get("--conf", os.path.join(TOP, "scripts/ablation.conf")),
-                opts.get("--quick", "0") == "1", int(opts.get("--reps", "0")) or "?")
+                opts.get("--quick", "0") == "1", int(opts.get("--reps", "0")) or "?",
+                opts.get("--header", "keep") == "fresh")
         return 0
     print(__doc__, file=sys.stderr)
     return 2

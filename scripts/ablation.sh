@@ -105,6 +105,6 @@ for ((rep = 1; rep <= reps; rep++)); do
 	done
 done
 /usr/bin/python3 "$TOP/scripts/ablation-report.py" --summary "$out" --conf "$conf" \
-	--quick "$quick" --reps "$reps"
+	--quick "$quick" --reps "$reps" --header fresh
 echo "ablation: $((n - failed))/$n runs ok; $out/ablation.md"
 [ $failed -eq 0 ]

@@ -10,16 +10,27 @@
 # those.  e1000-opt/ files are copied only when their content differs.
 set -euo pipefail
 
-# usage: build-qemu.sh [--asan]
+# usage: build-qemu.sh [--asan | --stock]
 #   --asan  a separate AddressSanitizer build in build/qemu-asan/, linked as
 #           build/bin/qemu-system-x86_64-asan (for use-after-free tests).
+#   --stock QEMU 10.0.2 with nothing but the build fix (0001), in
+#           build/qemu-stock/, linked as build/bin/qemu-system-x86_64-stock:
+#           the upstream e1000 that the e1000-opt equivalence test compares
+#           our binary with.
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 VARIANT=
 EXTRA_CONFIGURE=${QEMU_EXTRA_CONFIGURE:-}
-if [ "${1:-}" = "--asan" ]; then
+PATCHES=("$TOP"/qemu-patches/*.patch)
+case "${1:-}" in
+--asan)
 	VARIANT=-asan
 	EXTRA_CONFIGURE+=" --enable-asan"
-fi
+	;;
+--stock)
+	VARIANT=-stock
+	PATCHES=("$TOP"/qemu-patches/0001-*.patch)
+	;;
+esac
 B="$TOP/build/qemu$VARIANT"
 DL="$TOP/build/dl"
 SRC="$B/src"
@@ -80,19 +91,19 @@ apply_patches() {
 	save_touched
 	(cd "$SRC" && "${GIT[@]}" am --abort >/dev/null 2>&1 || true
 		"${GIT[@]}" reset -q --hard upstream && "${GIT[@]}" clean -qfd -e build)
-	for p in "$TOP"/qemu-patches/*.patch; do
+	for p in "${PATCHES[@]}"; do
 		[ -e "$p" ] || continue
 		(cd "$SRC" && "${GIT[@]}" am -q --whitespace=nowarn "$p") ||
 			die "patch $(basename "$p") does not apply to QEMU $VERSION"
 	done
 	restore_mtimes
-	log "applied $(ls "$TOP"/qemu-patches/*.patch 2>/dev/null | wc -l) patches"
+	log "applied ${#PATCHES[@]} patches"
 }
 
 sync_opt() {
 	# e1000-opt/ sources live in hw/net/e1000-opt/ of the tree.
 	local d="$SRC/hw/net/e1000-opt" f
-	[ -d "$TOP/e1000-opt" ] || return 0
+	[ -d "$TOP/e1000-opt" ] && [ "$VARIANT" != -stock ] || return 0
 	mkdir -p "$d"
 	for f in "$TOP"/e1000-opt/*.[ch] "$TOP"/e1000-opt/meson.build; do
 		[ -e "$f" ] || continue
@@ -112,7 +123,7 @@ configure() {
 		>"$B/configure.log" 2>&1) || die "configure failed, see $B/configure.log"
 }
 
-key=$( (cat "$TOP"/qemu-patches/*.patch 2>/dev/null; echo "$EXTRA_CONFIGURE") | sha256sum | cut -c1-16)
+key=$( (cat "${PATCHES[@]}" 2>/dev/null; echo "$EXTRA_CONFIGURE") | sha256sum | cut -c1-16)
 mkdir -p "$B"
 fetch
 [ -d "$SRC/.git" ] || unpack
