@@ -70,15 +70,20 @@ static int map_each(int fd, size_t ksz, size_t vsz, void (*cb)(const void *, con
 	while (!(err = bpf_map_get_next_key(fd, prev, next))) {
 		if (!bpf_map_lookup_elem(fd, next, val))
 			cb(next, val, arg);
+		else if (errno != ENOENT) { /* ENOENT: deleted meanwhile; else a row is lost */
+			err = -errno;
+			break;
+		}
 		memcpy(key, next, ksz);
 		prev = key;
 	}
 	free(val);
-	return err == -ENOENT || errno == ENOENT ? 0 : err;
+	return err == -ENOENT ? 0 : err;
 }
 
 struct slot_it {
 	int vals_fd;
+	int err; /* a value lookup failed: its row would be missing */
 	void *val;
 	void (*cb)(const void *, const void *, void *);
 	void *arg;
@@ -90,6 +95,8 @@ static void slot_cb(const void *k, const void *v, void *arg)
 
 	if (!bpf_map_lookup_elem(it->vals_fd, v, it->val))
 		it->cb(k, it->val, it->arg);
+	else if (!it->err)
+		it->err = -errno;
 }
 
 /* Aggregates: key -> slot in the "*_idx" hash, value in the "*_vals" array. */
@@ -104,7 +111,7 @@ static int slot_each(struct bpf_map *idx, struct bpf_map *vals,
 		return -ENOMEM;
 	err = map_each(bpf_map__fd(idx), bpf_map__key_size(idx), sizeof(__u32), slot_cb, &it);
 	free(it.val);
-	return err;
+	return err ? err : it.err;
 }
 
 static int key_vcpu(struct ctx *c, __u32 v)
@@ -439,6 +446,7 @@ int report_collect(struct vp_report *r, struct vexitprof_bpf *skel, const struct
 	struct vp_counters *pc;
 	__u64 *ph;
 	__u32 zero = 0;
+	int err = 0;
 
 	r->n_exits = r->n_uexits = r->n_devs = 0;
 	r->kvm_accesses = false;
@@ -453,32 +461,44 @@ int report_collect(struct vp_report *r, struct vexitprof_bpf *skel, const struct
 		free(ph);
 		return -ENOMEM;
 	}
-	if (!bpf_map_lookup_elem(bpf_map__fd(skel->maps.counters), &zero, pc))
+	/* the caller prints no report on an error: zeros would pass for counts */
+	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.counters), &zero, pc))
+		err = -errno;
+	else
 		for (int i = 0; i < ncpu; i++)
 			for (int j = 0; j < VP_C_NR; j++)
 				r->cnt.c[j] += pc[i].c[j];
-	for (__u32 s = 0; s < VP_TXB_SLOTS; s++)
-		if (!bpf_map_lookup_elem(bpf_map__fd(skel->maps.tx_batch_hist), &s, ph))
+	for (__u32 s = 0; s < VP_TXB_SLOTS && !err; s++)
+		if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.tx_batch_hist), &s, ph))
+			err = -errno;
+		else
 			for (int i = 0; i < ncpu; i++)
 				r->txb[s] += ph[i];
 	free(pc);
 	free(ph);
+	if (err)
+		return err;
 
-	map_each(bpf_map__fd(skel->maps.mr_names), sizeof(__u64), sizeof(struct vp_mr_name),
-		 name_cb, &c);
-	map_each(bpf_map__fd(skel->maps.gpa_map), sizeof(struct vp_gpa_key),
-		 sizeof(struct vp_gpa_val), gpa_cb, &c);
+	err = map_each(bpf_map__fd(skel->maps.mr_names), sizeof(__u64), sizeof(struct vp_mr_name),
+		       name_cb, &c);
+	if (!err)
+		err = map_each(bpf_map__fd(skel->maps.gpa_map), sizeof(struct vp_gpa_key),
+			       sizeof(struct vp_gpa_val), gpa_cb, &c);
 	for (size_t i = 0; i < c.n_gpa; i++) {
 		struct name_ent *e = mr_ent(&c, c.gpa[i].v.mr);
 
 		if (e)
 			e->space = c.gpa[i].k.space;
 	}
-	slot_each(skel->maps.exit_idx, skel->maps.exit_vals, exit_cb, &c);
-	slot_each(skel->maps.uexit_idx, skel->maps.uexit_vals, uexit_cb, &c);
-	slot_each(skel->maps.acc_idx, skel->maps.acc_vals, acc_cb, &c);
-	map_each(bpf_map__fd(skel->maps.mr_ops), sizeof(struct vp_mr_key), sizeof(struct vp_mr_val),
-		 mr_cb, &c);
+	if (!err)
+		err = slot_each(skel->maps.exit_idx, skel->maps.exit_vals, exit_cb, &c);
+	if (!err)
+		err = slot_each(skel->maps.uexit_idx, skel->maps.uexit_vals, uexit_cb, &c);
+	if (!err)
+		err = slot_each(skel->maps.acc_idx, skel->maps.acc_vals, acc_cb, &c);
+	if (!err)
+		err = map_each(bpf_map__fd(skel->maps.mr_ops), sizeof(struct vp_mr_key),
+			       sizeof(struct vp_mr_val), mr_cb, &c);
 	if (c.max_cpu_index > r->nr_vcpus)
 		r->nr_vcpus = c.max_cpu_index;
 	for (size_t i = 0; i < r->n_devs; i++)
@@ -488,7 +508,7 @@ int report_collect(struct vp_report *r, struct vexitprof_bpf *skel, const struct
 	qsort(r->uexits, r->n_uexits, sizeof(*r->uexits), cmp_uexit);
 	free(c.gpa);
 	free(c.names);
-	return 0;
+	return err;
 }
 
 void report_free(struct vp_report *r)

@@ -114,13 +114,19 @@ int target_has_usdt(const char *path, const char *provider, int *nop_len)
 		if (!name || strcmp(name, ".note.stapsdt"))
 			continue;
 		d = elf_getdata(scn, NULL);
-		while (d && (off = gelf_getnote(d, off, &nh, &noff, &doff)) > 0) {
+		while (d && d->d_buf && (off = gelf_getnote(d, off, &nh, &noff, &doff)) > 0) {
 			/* desc: 3 addresses, then "provider\0name\0args\0" */
 			const char *desc = (const char *)d->d_buf + doff;
 			size_t asz = gelf_getclass(e) == ELFCLASS32 ? 4 : 8;
+			size_t plen = strlen(provider);
 
-			if (nh.n_type == 3 && nh.n_descsz > 3 * asz &&
-			    !strcmp(desc + 3 * asz, provider)) {
+			/*
+			 * Compare within the note only: a malformed note need not hold the
+			 * NUL that ends the provider, and strcmp would read on past it.
+			 */
+			if (nh.n_type == 3 && doff <= d->d_size &&
+			    nh.n_descsz <= d->d_size - doff && nh.n_descsz > 3 * asz + plen &&
+			    !memcmp(desc + 3 * asz, provider, plen) && desc[3 * asz + plen] == 0) {
 				GElf_Addr loc = 0;
 
 				memcpy(&loc, desc, asz); /* little-endian hosts */
@@ -147,11 +153,42 @@ static int comm_vcpu(const char *comm)
 	return -1;
 }
 
-/* tid -> vCPU learned from KVM_RUN (its fd, or BPF); survives QEMU's exit for the final report */
-static struct {
+/*
+ * tid -> vCPU learned from KVM_RUN (its fd, or BPF); survives QEMU's exit for
+ * the final report.  Grows as needed: a full table would leave the rows of
+ * threads that are gone by then without their vCPU.
+ */
+struct tid_vcpu {
 	int tid, vcpu;
-} tid_vcpu[256];
-static int n_tid_vcpu;
+};
+static struct tid_vcpu *tid_vcpu;
+static int n_tid_vcpu, cap_tid_vcpu;
+
+/* Remember tid -> vcpu; false (one line printed, once) if out of memory. */
+static bool add_tid_vcpu(int tid, int vcpu)
+{
+	static bool warned;
+
+	if (n_tid_vcpu == cap_tid_vcpu) {
+		int cap = cap_tid_vcpu ? 2 * cap_tid_vcpu : 64;
+		struct tid_vcpu *t = realloc(tid_vcpu, cap * sizeof(*t));
+
+		if (!t) {
+			if (!warned)
+				fprintf(stderr,
+					"vexitprof: out of memory for the thread -> vCPU table: "
+					"rows of threads that exit may show no vCPU\n");
+			warned = true;
+			return false;
+		}
+		tid_vcpu = t;
+		cap_tid_vcpu = cap;
+	}
+	tid_vcpu[n_tid_vcpu].tid = tid;
+	tid_vcpu[n_tid_vcpu].vcpu = vcpu;
+	n_tid_vcpu++;
+	return true;
+}
 
 static int fd_vcpu(int pid, int fd)
 {
@@ -174,11 +211,8 @@ void target_note_vcpu(int tid, int vcpu)
 	for (int i = 0; i < n_tid_vcpu; i++)
 		if (tid_vcpu[i].tid == tid)
 			return;
-	if (vcpu < 0 || n_tid_vcpu >= (int)(sizeof(tid_vcpu) / sizeof(tid_vcpu[0])))
-		return;
-	tid_vcpu[n_tid_vcpu].tid = tid;
-	tid_vcpu[n_tid_vcpu].vcpu = vcpu;
-	n_tid_vcpu++;
+	if (vcpu >= 0)
+		add_tid_vcpu(tid, vcpu);
 }
 
 void target_note_run_fd(int pid, int tid, int fd)
@@ -189,11 +223,8 @@ void target_note_run_fd(int pid, int tid, int fd)
 		if (tid_vcpu[i].tid == tid)
 			return;
 	v = fd_vcpu(pid, fd);
-	if (v < 0 || n_tid_vcpu >= (int)(sizeof(tid_vcpu) / sizeof(tid_vcpu[0])))
-		return;
-	tid_vcpu[n_tid_vcpu].tid = tid;
-	tid_vcpu[n_tid_vcpu].vcpu = v;
-	n_tid_vcpu++;
+	if (v >= 0)
+		add_tid_vcpu(tid, v);
 }
 
 int target_count_vcpu_fds(int pid)
@@ -302,31 +333,76 @@ int target_check_tracefs(const char *dir)
 	return 0;
 }
 
+#define VP_LOCK_DIR "/run/vexitprof"
+
+static void lock_path(char *p, size_t len, int pid)
+{
+	snprintf(p, len, VP_LOCK_DIR "/%d.lock", pid);
+}
+
 int target_lock(int pid, int *holder)
 {
 	char p[96], buf[32];
-	int fd;
+	struct stat fst, pst;
 	ssize_t n;
 
 	*holder = 0;
-	mkdir("/run/vexitprof", 0755);
-	snprintf(p, sizeof(p), "/run/vexitprof/%d.lock", pid);
-	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -1;
-	if (flock(fd, LOCK_EX | LOCK_NB)) {
-		n = pread(fd, buf, sizeof(buf) - 1, 0);
-		if (n > 0) {
-			buf[n] = 0;
-			*holder = atoi(buf);
+	lock_path(p, sizeof(p), pid);
+	/*
+	 * The holder removes the file when it is done (target_unlock), so the
+	 * file we opened may be unlinked by the time our flock succeeds, and a
+	 * third vexitprof could lock a new file of the same name: the lock
+	 * counts only if the path still names the inode we locked.  Start over
+	 * otherwise (also when the directory went away between mkdir and open).
+	 */
+	for (int tries = 0; tries < 100; tries++) {
+		int fd;
+
+		if (mkdir(VP_LOCK_DIR, 0755) && errno != EEXIST)
+			return -1;
+		fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue;
+			return -1;
 		}
-		close(fd);
-		return -1;
+		if (flock(fd, LOCK_EX | LOCK_NB)) {
+			n = pread(fd, buf, sizeof(buf) - 1, 0);
+			if (n > 0) {
+				buf[n] = 0;
+				*holder = atoi(buf);
+			}
+			close(fd);
+			return -1;
+		}
+		if (fstat(fd, &fst) || stat(p, &pst) || fst.st_ino != pst.st_ino ||
+		    fst.st_dev != pst.st_dev) {
+			close(fd);
+			continue;
+		}
+		/*
+		 * The lock dies with the process, so a vexitprof that was killed
+		 * and left its file behind never blocks the next one.
+		 */
+		n = snprintf(buf, sizeof(buf), "%d\n", getpid());
+		if (ftruncate(fd, 0) || pwrite(fd, buf, n, 0) != n) {
+			/* the pid in the file is informational only */
+		}
+		return fd;
 	}
-	/* the lock dies with the process, so a crashed vexitprof never blocks the next one */
-	n = snprintf(buf, sizeof(buf), "%d\n", getpid());
-	if (ftruncate(fd, 0) || pwrite(fd, buf, n, 0) != n) {
-		/* the pid in the file is informational only */
-	}
-	return fd;
+	return -1;
+}
+
+void target_unlock(int pid, int fd)
+{
+	char p[96];
+
+	if (fd < 0)
+		return;
+	lock_path(p, sizeof(p), pid);
+	/* unlink while still holding the lock: see target_lock */
+	unlink(p);
+	close(fd);
+	/* the directory goes too once no other vexitprof has a lock in it */
+	rmdir(VP_LOCK_DIR);
 }

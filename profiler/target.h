@@ -14,6 +14,7 @@
 #define VP_EXIT_PERM	5 /* not root / missing capabilities */
 #define VP_EXIT_NOTRACE 6 /* tracefs or kvm tracepoints missing */
 #define VP_EXIT_BUSY	7 /* another vexitprof profiles this pid */
+#define VP_EXIT_OUTPUT	8 /* the report could not be written (stdout, --flamegraph) */
 
 bool target_alive(int pid);
 /* exe path of pid in buf; false if pid does not exist */
@@ -42,6 +43,11 @@ bool target_have_caps(void);
  * line printed.  kvm events must be listed under dir/events/kvm.
  */
 int target_check_tracefs(const char *dir);
-/* Lock /run/vexitprof/PID.lock; returns fd, or -1 with holder's pid in *holder (0 unknown). */
+/*
+ * Lock /run/vexitprof/PID.lock; returns fd, or -1 with holder's pid in *holder
+ * (0 unknown: the lock could not be taken for another reason, errno says which).
+ */
 int target_lock(int pid, int *holder);
+/* Remove the lock file and release the lock taken by target_lock (fd < 0: nothing). */
+void target_unlock(int pid, int fd);
 #endif

@@ -176,6 +176,10 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			argp_error(state, "-p PID is required");
 		if (env.json && env.folded)
 			argp_error(state, "--json and --folded both write to stdout: pick one");
+		/* live tables would break a JSON document or folded stacks */
+		if (env.interval && (env.json || env.folded))
+			argp_error(state, "-i prints live tables to stdout: not with %s",
+				   env.json ? "--json" : "--folded");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -220,11 +224,28 @@ static double mono(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+#define VP_MAX_LINKS 32
+
 struct attach_state {
-	struct bpf_link *links[32];
-	const char *names[32];
+	struct bpf_link *links[VP_MAX_LINKS];
+	const char *names[VP_MAX_LINKS];
 	int n;
 };
+
+/* Keep link l (detached at the end); -1 with one line printed, and l detached, if full. */
+static int as_add(struct attach_state *as, struct bpf_link *l, const char *name)
+{
+	if (as->n >= VP_MAX_LINKS) {
+		fprintf(stderr,
+			"vexitprof: more than %d probes to attach (%s): raise VP_MAX_LINKS\n",
+			VP_MAX_LINKS, name);
+		bpf_link__destroy(l);
+		return -1;
+	}
+	as->names[as->n] = name;
+	as->links[as->n++] = l;
+	return 0;
+}
 
 /* why a way of tracing KVM_RUN could not be used (for the notice) */
 static char hook_err[VP_HOOK_SYSCALLS + 1][96];
@@ -294,25 +315,47 @@ static int attach_usdt(struct vexitprof_bpf *skel, struct attach_state *as, cons
 	    {skel->progs.usdt_e1000_irq_raise, "e1000_irq_raise", true},
 	    {skel->progs.usdt_e1000_irq_lower, "e1000_irq_lower", true},
 	};
-	int ok_e1000 = 0;
+	int ok_e1000 = 0, n_e1000 = 0;
+	const char *missing = NULL;
 
 	for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
 		struct bpf_link *l;
 
 		if (u[i].e1000 && env.no_packet_probes)
 			continue;
+		n_e1000 += u[i].e1000;
 		l = bpf_program__attach_usdt(u[i].prog, env.pid, exe, "qemu", u[i].name, NULL);
 
 		if (!l) {
-			/* a QEMU without our e1000 patch simply has no per-packet figures */
-			if (u[i].e1000)
+			/*
+			 * A QEMU without our e1000 patch has none of its probes
+			 * (ENOENT: not in the binary) and simply no per-packet
+			 * figures.  Any other failure is an error.
+			 */
+			if (u[i].e1000 && errno == ENOENT) {
+				missing = u[i].name;
 				continue;
+			}
 			fprintf(stderr, "vexitprof: cannot attach USDT qemu:%s in %s: %s\n",
 				u[i].name, exe, strerror(errno));
 			return -1;
 		}
-		as->links[as->n++] = l;
+		if (as_add(as, l, u[i].name))
+			return -1;
 		ok_e1000 += u[i].e1000;
+	}
+	/*
+	 * Some of the e1000 probes but not all (a QEMU with another version of
+	 * the patch): the per-packet figures would mix counted and uncounted
+	 * events, e.g. exits per packet from TX frames alone.
+	 */
+	if (ok_e1000 && ok_e1000 < n_e1000) {
+		fprintf(stderr,
+			"vexitprof: %s has %d of the %d e1000 USDT probes (no qemu:%s): "
+			"per-packet figures would be wrong; --no-packet-probes profiles without "
+			"them\n",
+			exe, ok_e1000, n_e1000, missing);
+		return -1;
 	}
 	*e1000 = ok_e1000 > 0;
 	return 0;
@@ -424,32 +467,59 @@ static int load_and_attach(struct vexitprof_bpf **skelp, struct attach_state *as
 				strerror(errno));
 			return -1;
 		}
-		as->names[as->n] = tps[i].name;
-		as->links[as->n++] = l;
+		if (as_add(as, l, tps[i].name))
+			return -1;
 	}
 	return 0;
 }
 
-static void collect(struct vp_report *r, struct vexitprof_bpf *skel, struct vp_mtree *mt,
-		    bool stats, double trap_ns, bool per_vcpu)
+/* the --flamegraph file holds a complete flame graph */
+static bool fg_written;
+
+/* Read the maps into r; a report with counts missing is no report: 0, or an exit code. */
+static int collect(struct vp_report *r, struct vexitprof_bpf *skel, struct vp_mtree *mt, bool stats,
+		   double trap_ns, bool per_vcpu)
 {
+	int err;
+
 	r->per_vcpu = per_vcpu;
 	report_free(r);
-	if (report_collect(r, skel, mt))
-		fprintf(stderr, "vexitprof: reading the BPF maps failed\n");
+	err = report_collect(r, skel, mt);
+	if (err) {
+		fprintf(stderr, "vexitprof: reading the BPF maps failed: %s; no report\n",
+			strerror(err < 0 ? -err : err));
+		return VP_EXIT_ERROR;
+	}
 	cost_collect(r, skel, stats, trap_ns);
+	return 0;
 }
 
-static void print_report(struct vp_report *r, struct vexitprof_bpf *skel, struct vp_mtree *mt,
-			 bool stats, double trap_ns, double t0, bool final)
+/* stdout took everything written so far: 0, else VP_EXIT_OUTPUT with one line printed */
+static int check_stdout(bool final)
 {
+	errno = 0;
+	/* fclose at the end: some file systems report write errors only on close */
+	if (!fflush(stdout) && !ferror(stdout) && (!final || !fclose(stdout)))
+		return 0;
+	fprintf(stderr, "vexitprof: cannot write the report to standard output: %s\n",
+		errno ? strerror(errno) : "write error");
+	return VP_EXIT_OUTPUT;
+}
+
+/* Returns 0, or the exit code (one line printed per failure). */
+static int print_report(struct vp_report *r, struct vexitprof_bpf *skel, struct vp_mtree *mt,
+			bool stats, double trap_ns, double t0, bool final)
+{
+	int rc;
+
 	r->duration_s = mono() - t0;
 	/* stacks always start with the vCPU */
-	collect(r, skel, mt, stats, trap_ns, env.per_vcpu || (final && env.folded));
+	rc = collect(r, skel, mt, stats, trap_ns, env.per_vcpu || (final && env.folded));
+	if (rc)
+		return rc;
 	if (!final) {
 		report_table(stdout, r, env.hist, env.all);
-		fflush(stdout);
-		return;
+		return check_stdout(false);
 	}
 	if (env.json)
 		report_json(stdout, r);
@@ -457,14 +527,43 @@ static void print_report(struct vp_report *r, struct vexitprof_bpf *skel, struct
 		report_folded(stdout, r);
 	else if (!env.interval || !env.flamegraph)
 		report_table(stdout, r, env.hist, env.all);
+	rc = check_stdout(true);
 	if (env.flamegraph) {
+		int frc = 0;
+
 		if (!r->per_vcpu)
-			collect(r, skel, mt, stats, trap_ns, true);
-		if (report_flamegraph(env.flamegraph, r))
+			frc = collect(r, skel, mt, stats, trap_ns, true);
+		errno = 0;
+		if (!frc && report_flamegraph(env.flamegraph, r)) {
 			fprintf(stderr, "vexitprof: cannot write flame graph %s: %s\n",
-				env.flamegraph, strerror(errno));
+				env.flamegraph, errno ? strerror(errno) : "write error");
+			frc = VP_EXIT_OUTPUT;
+		}
+		fg_written = !frc;
+		if (!rc)
+			rc = frc;
 	}
-	fflush(stdout);
+	return rc;
+}
+
+/*
+ * An output file that cannot be created is a bad option: say so before
+ * profiling, not after.  *created: it did not exist (removed again if the
+ * profile fails).
+ */
+static int check_output_file(const char *opt, const char *path, bool *created)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+
+	*created = fd >= 0;
+	if (fd < 0 && errno == EEXIST)
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "vexitprof: %s %s: cannot write: %s\n", opt, path, strerror(errno));
+		return VP_EXIT_USAGE;
+	}
+	close(fd);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -476,7 +575,7 @@ int main(int argc, char **argv)
 	struct vp_mtree mt = {};
 	char exe[256] = "", path[64];
 	int err, lockfd, holder, stats_fd = -1, rc = VP_EXIT_ERROR, usdt;
-	bool stats = false;
+	bool stats = false, fg_created = false;
 	double t0, next_live, trap_ns = 0;
 	bool e1000 = false;
 
@@ -485,6 +584,15 @@ int main(int argc, char **argv)
 	if (err)
 		return VP_EXIT_USAGE;
 	libbpf_set_print(libbpf_print);
+	/*
+	 * From here on a signal ends the profile (or the start-up) through the
+	 * cleanup below, which removes the lock file and detaches everything.
+	 * A closed pipe on stdout is a write error we report, not a silent death.
+	 */
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
+	signal(SIGPIPE, SIG_IGN);
 
 	if (!target_alive(env.pid)) {
 		fprintf(stderr, "vexitprof: no such process: %d\n", env.pid);
@@ -518,14 +626,35 @@ int main(int argc, char **argv)
 				"%d\n",
 				env.pid, holder);
 		else
-			fprintf(stderr, "vexitprof: cannot take /run/vexitprof/%d.lock\n", env.pid);
+			fprintf(stderr, "vexitprof: cannot take /run/vexitprof/%d.lock: %s\n",
+				env.pid, strerror(errno));
 		return VP_EXIT_BUSY;
 	}
+	if (env.flamegraph) {
+		rc = check_output_file("--flamegraph", env.flamegraph, &fg_created);
+		if (rc)
+			goto out;
+		rc = VP_EXIT_ERROR;
+	}
 
-	/* /proc/PID/exe keeps working even if the binary on disk was replaced */
+	/* /proc/PID/exe keeps working even if the binary on disk was replaced or removed */
 	snprintf(path, sizeof(path), "/proc/%d/exe", env.pid);
 	usdt = env.no_usdt ? 0 : target_has_usdt(path, "qemu", &usdt_nop_len);
-	if (!env.no_usdt && usdt <= 0)
+	if (usdt < 0) {
+		/* not "no USDT probes": we could not look */
+		if (usdt == -EINVAL)
+			fprintf(stderr, "vexitprof: %s (%s) is not an ELF executable\n", path, exe);
+		else
+			fprintf(stderr,
+				"vexitprof: cannot read QEMU's executable %s (%s): %s; --no-usdt "
+				"profiles kernel events only\n",
+				path, exe, strerror(-usdt));
+		rc = usdt == -ENOENT			 ? VP_EXIT_NOPID
+		     : usdt == -EACCES || usdt == -EPERM ? VP_EXIT_PERM
+							 : VP_EXIT_ERROR;
+		goto out;
+	}
+	if (!env.no_usdt && !usdt)
 		fprintf(
 		    stderr,
 		    "vexitprof: %s has no USDT probes (not built with the dtrace trace backend): "
@@ -588,8 +717,6 @@ int main(int argc, char **argv)
 	if (env.qmp && mtree_load(&mt, env.qmp))
 		fprintf(stderr, "vexitprof: continuing without QMP names\n");
 
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
 	rep.pid = env.pid;
 	snprintf(rep.exe, sizeof(rep.exe), "%s", exe);
 	rep.nr_vcpus = target_vcpu_threads(env.pid, NULL, NULL);
@@ -630,10 +757,23 @@ int main(int argc, char **argv)
 		}
 		if (env.interval && now >= next_live) {
 			next_live += env.interval;
-			print_report(&rep, skel, env.qmp ? &mt : NULL, stats, trap_ns, t0, false);
+			rc = print_report(&rep, skel, env.qmp ? &mt : NULL, stats, trap_ns, t0,
+					  false);
+			if (rc)
+				goto out;
 		}
-		/* short naps while the statistics are on, so they go off soon */
-		usleep(stats_fd >= 0 ? 10000 : 100000);
+		/*
+		 * Short naps while the statistics are on, so they go off soon;
+		 * never past the end of -d (a signal cuts a nap short).
+		 */
+		double nap = stats_fd >= 0 ? 0.01 : 0.1;
+
+		if (env.duration && t0 + env.duration - now < nap)
+			nap = t0 + env.duration - now;
+		if (env.interval && next_live - now < nap)
+			nap = next_live - now;
+		if (nap > 0)
+			usleep((useconds_t)(nap * 1e6));
 	}
 	/* the profile ends now; detaching below takes a while */
 	__atomic_store_n(&skel->bss->vp_closed, 1, __ATOMIC_SEQ_CST);
@@ -649,8 +789,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < as.n; i++)
 		bpf_link__destroy(as.links[i]);
 	as.n = 0;
-	print_report(&rep, skel, env.qmp ? &mt : NULL, stats, trap_ns, t0, true);
-	rc = VP_EXIT_OK;
+	rc = print_report(&rep, skel, env.qmp ? &mt : NULL, stats, trap_ns, t0, true);
 out:
 	for (int i = 0; i < as.n; i++)
 		bpf_link__destroy(as.links[i]);
@@ -661,6 +800,9 @@ out:
 		close(stats_fd);
 	if (env.ready_file && rc != VP_EXIT_OK)
 		unlink(env.ready_file);
-	close(lockfd);
+	/* an empty or half-written SVG of ours is no flame graph */
+	if (fg_created && !fg_written)
+		unlink(env.flamegraph);
+	target_unlock(env.pid, lockfd);
 	return rc;
 }
