@@ -30,18 +30,6 @@ static __always_inline int vp_running_vcpu_id(void);
 /* set by user space before load */
 const volatile __u32 targ_tgid = 0;
 const volatile __u32 run_hook = VP_HOOK_FENTRY; /* enum vp_run_hook */
-/*
- * Set by user space when the profile ends: every program returns at once
- * from then on, so the report ends at the signal and not when the last
- * uprobe is detached (each detach waits for an RCU grace period; all of
- * them take most of a second).
- */
-__u32 vp_closed = 0;
-
-static __always_inline int vp_open(void)
-{
-	return !*(volatile __u32 *)&vp_closed;
-}
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -304,11 +292,8 @@ int tp_sys_exit_ioctl(struct trace_event_raw_sys_exit *ctx)
  */
 static __always_inline struct __bpf_usdt_spec *vp_usdt_spec(struct pt_regs *ctx)
 {
-	int id;
+	int id = __bpf_usdt_spec_id(ctx);
 
-	if (!vp_open())
-		return NULL;
-	id = __bpf_usdt_spec_id(ctx);
 	return id < 0 ? NULL : bpf_map_lookup_elem(&__bpf_usdt_specs, &id);
 }
 
@@ -380,96 +365,54 @@ static __always_inline __u64 vp_usdt_arg(struct pt_regs *ctx, struct __bpf_usdt_
 	return val;
 }
 
-/* memory_region_ops_read/write(cpu_index, mr, addr, value, size, name) */
-static __always_inline int vp_usdt_mr(struct pt_regs *ctx, __u32 dir)
-{
-	struct __bpf_usdt_spec *spec = vp_usdt_spec(ctx);
-	struct vp_thread *st;
-	__u64 mr, addr;
-	__u32 size;
+/* What the shared USDT handler bodies (vexitprof_handlers.bpf.h) read their arguments from */
+struct vp_uargs {
+	struct pt_regs *ctx;
+	struct __bpf_usdt_spec *spec;
+};
 
-	if (!spec)
-		return 0;
-	mr = vp_usdt_arg(ctx, spec, 1);
-	addr = vp_usdt_arg(ctx, spec, 2);
-	size = vp_usdt_arg(ctx, spec, 4);
-	if (vp_mr_count(dir, (__s32)vp_usdt_arg(ctx, spec, 0), mr, addr, size))
-		vp_mr_name(mr, vp_usdt_arg(ctx, spec, 5));
-	st = vp_mr_pairing(vp_tk(bpf_get_current_task_btf()), dir);
-	if (st)
-		vp_mr_pair(st, dir, mr, addr, dir == VP_WRITE ? vp_usdt_arg(ctx, spec, 3) : 0,
-			   size);
-	return 0;
+static __always_inline __u64 vp_uarg(struct vp_uargs *a, int n)
+{
+	return vp_usdt_arg(a->ctx, a->spec, n);
 }
 
-/* USDT programs need no pid filter: libbpf attaches them to this QEMU only */
-SEC("usdt")
-int usdt_mr_read(struct pt_regs *ctx)
+static __always_inline __u64 vp_utk(struct vp_uargs *a)
 {
-	return vp_usdt_mr(ctx, VP_READ);
+	return vp_tk(bpf_get_current_task_btf());
 }
 
-SEC("usdt")
-int usdt_mr_write(struct pt_regs *ctx)
-{
-	return vp_usdt_mr(ctx, VP_WRITE);
-}
-
-/* e1000_tx_batch(descs, frames, tdh, tdt) */
-SEC("usdt")
-int usdt_e1000_tx_batch(struct pt_regs *ctx)
-{
-	struct __bpf_usdt_spec *spec = vp_usdt_spec(ctx);
-
-	if (!spec)
-		return 0;
-	return vp_handle_e1000_tx_batch(vp_usdt_arg(ctx, spec, 0), vp_usdt_arg(ctx, spec, 1));
-}
-
-/* e1000_rx_frame(size, rdh, rdt) */
-SEC("usdt")
-int usdt_e1000_rx_frame(struct pt_regs *ctx)
-{
-	struct __bpf_usdt_spec *spec = vp_usdt_spec(ctx);
-	__u32 zero = 0;
-	struct vp_counters *c;
-
-	if (!spec)
-		return 0;
-	c = bpf_map_lookup_elem(&counters, &zero);
-	if (c) {
-		c->c[VP_C_USDT_E1000]++;
-		c->c[VP_C_E1000_RX_FRAMES]++;
-		c->c[VP_C_E1000_RX_BYTES] += vp_usdt_arg(ctx, spec, 0);
+/*
+ * USDT programs need no pid filter: libbpf attaches them to this QEMU only.
+ * Each is the probe's argument spec plus a body from vexitprof_handlers.bpf.h,
+ * which the unit test runs too.
+ */
+#define VP_USDT_PROG(prog, body)                                                                   \
+	SEC("usdt")                                                                                \
+	int prog(struct pt_regs *ctx)                                                              \
+	{                                                                                          \
+		struct vp_uargs a = {.ctx = ctx, .spec = vp_usdt_spec(ctx)};                       \
+                                                                                                   \
+		if (!a.spec)                                                                       \
+			return 0;                                                                  \
+		return body;                                                                       \
 	}
-	return 0;
-}
 
-/* e1000_irq_raise/lower(icr, ims): counted, arguments not needed */
+VP_USDT_PROG(usdt_mr_read, vp_usdt_mr(&a, VP_READ))
+VP_USDT_PROG(usdt_mr_write, vp_usdt_mr(&a, VP_WRITE))
+VP_USDT_PROG(usdt_e1000_tx_batch, vp_usdt_e1000_tx_batch(&a))
+VP_USDT_PROG(usdt_e1000_rx_frame, vp_usdt_e1000_rx_frame(&a))
+
+/* e1000_irq_raise/lower(icr, ims): no argument read, so no spec lookup either */
 SEC("usdt")
 int usdt_e1000_irq_raise(struct pt_regs *ctx)
 {
-	__u32 zero = 0;
-	struct vp_counters *c = bpf_map_lookup_elem(&counters, &zero);
-
-	if (c && vp_open()) {
-		c->c[VP_C_USDT_E1000]++;
-		c->c[VP_C_E1000_IRQ_RAISE]++;
-	}
-	return 0;
+	return vp_usdt_e1000_irq(true);
 }
 
 SEC("usdt")
 int usdt_e1000_irq_lower(struct pt_regs *ctx)
 {
-	__u32 zero = 0;
-	struct vp_counters *c = bpf_map_lookup_elem(&counters, &zero);
-
-	if (c && vp_open()) {
-		c->c[VP_C_USDT_E1000]++;
-		c->c[VP_C_E1000_IRQ_LOWER]++;
-	}
-	return 0;
+	return vp_usdt_e1000_irq(false);
 }
 
 /*

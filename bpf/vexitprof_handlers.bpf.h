@@ -30,10 +30,13 @@
 #define VP_MAX_THREADS 1024
 #define VP_MAX_EXITS   4096
 #define VP_MAX_UEXITS  1024
-#define VP_MAX_ACC     8192
-#define VP_MAX_MR      8192
-#define VP_MAX_MRNAMES 2048
-#define VP_MAX_GPA     8192
+/* detail rows may take all but VP_ACC_FOLD_SLOTS (vexitprof.h) */
+#define VP_MAX_ACC	  32768
+#define VP_MAX_ACC_PAGES  8192
+#define VP_MAX_MR	  16384
+#define VP_MAX_MR_REGIONS 4096
+#define VP_MAX_MRNAMES	  2048
+#define VP_MAX_GPA	  8192
 
 /* Layout of QEMU's MemoryRegion; rodata, so user space can set it before load. */
 const volatile __u32 mr_off_container = VP_MR_OFF_CONTAINER;
@@ -43,6 +46,19 @@ const volatile __u32 mr_off_name = VP_MR_OFF_NAME;
 
 /* set once an exit to QEMU waits for its memory_region_ops: until then (TCG) USDT skips pairing */
 __u32 pairing_used = 0;
+
+/*
+ * Set by user space when the profile ends: every program returns at once
+ * from then on, so the report ends at the signal and not when the last
+ * uprobe is detached (each detach waits for an RCU grace period; all of
+ * them take most of a second).
+ */
+__u32 vp_closed = 0;
+
+static __always_inline int vp_open(void)
+{
+	return !*(volatile __u32 *)&vp_closed;
+}
 
 /* next free slot of each aggregate array */
 __u32 exit_next = 0;
@@ -124,12 +140,28 @@ struct {
 	__type(value, struct vp_acc_val);
 } acc_vals SEC(".maps");
 
+/* kvm_mmio/kvm_pio: addresses with a row of their own per page, and the page's folded row */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VP_MAX_ACC_PAGES);
+	__type(key, struct vp_acc_key); /* addr: page | VP_ACC_FOLD */
+	__type(value, struct vp_acc_page);
+} acc_pages SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, VP_MAX_MR);
 	__type(key, struct vp_mr_key);
 	__type(value, struct vp_mr_val);
 } mr_ops SEC(".maps");
+
+/* memory_region_ops per (vcpu, dir, MemoryRegion): detail cap and what it folded */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VP_MAX_MR_REGIONS);
+	__type(key, struct vp_mr_rkey);
+	__type(value, struct vp_mr_region);
+} mr_regions SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -184,16 +216,15 @@ static __always_inline void *vp_lookup_init(void *map, const void *key, const vo
 
 /*
  * Slot of key in an aggregate array, handed out on first sight: returns slot
- * + 1, or 0 (a drop counted) when the array is full.  Two threads racing on
- * a new key both take a slot; the loser's stays unused.
+ * + 1, or 0 when the array has no slot below max (a drop counted if drop).
+ * Two threads racing on a new key both take a slot; the loser's stays unused.
  */
-static __always_inline __u32 vp_slot(void *idx, const void *key, __u32 *next, __u32 max)
+static __always_inline __u32 vp_slot_new(void *idx, const void *key, __u32 *next, __u32 max,
+					 bool drop)
 {
-	__u32 *s = bpf_map_lookup_elem(idx, key);
+	__u32 *s;
 	__u32 n;
 
-	if (s)
-		return *s + 1;
 	if (*next >= max)
 		goto full;
 	n = __sync_fetch_and_add(next, 1);
@@ -205,8 +236,18 @@ static __always_inline __u32 vp_slot(void *idx, const void *key, __u32 *next, __
 	if (s)
 		return *s + 1;
 full:
-	vp_count(VP_C_DROPPED, 1);
+	if (drop)
+		vp_count(VP_C_DROPPED, 1);
 	return 0;
+}
+
+static __always_inline __u32 vp_slot(void *idx, const void *key, __u32 *next, __u32 max)
+{
+	__u32 *s = bpf_map_lookup_elem(idx, key);
+
+	if (s)
+		return *s + 1;
+	return vp_slot_new(idx, key, next, max, true);
 }
 
 static __always_inline void *vp_slot_val(void *vals, __u32 slot1)
@@ -373,6 +414,50 @@ static __always_inline int vp_handle_kvm_entry(__u64 tk, __u64 now, __u32 vcpu)
 	return 0;
 }
 
+/*
+ * Slot of a guest address (key) that has none yet: a row of its own while
+ * its page has fewer than VP_ACC_PAGE_CAP (MMIO) and the array has room,
+ * else the page's folded row.  Only the first access to an address (and
+ * later ones to a folded address) come here: one acc_pages lookup more.
+ */
+static __always_inline __u32 vp_acc_slot_new(const struct vp_acc_key *key)
+{
+	struct vp_acc_key pk = *key;
+	struct vp_acc_page *pg;
+	__u32 slot;
+
+	pk.addr = (key->addr & ~((1ULL << VP_ACC_PAGE_SHIFT) - 1)) | VP_ACC_FOLD;
+	pg = bpf_map_lookup_elem(&acc_pages, &pk);
+	if (!pg) {
+		struct vp_acc_page init = {};
+
+		bpf_map_update_elem(&acc_pages, &pk, &init, BPF_NOEXIST);
+		pg = bpf_map_lookup_elem(&acc_pages, &pk);
+	}
+	if (!pg || key->space == VP_PIO || pg->addrs < VP_ACC_PAGE_CAP) {
+		slot = vp_slot_new(&acc_idx, key, &acc_next, VP_MAX_ACC - VP_ACC_FOLD_SLOTS, false);
+		if (slot) {
+			if (pg)
+				__sync_fetch_and_add(&pg->addrs, 1);
+			return slot;
+		}
+		vp_count(VP_C_ACC_FOLD_FULL, 1);
+	}
+	if (pg && pg->fold_slot)
+		return pg->fold_slot;
+	slot = vp_slot(&acc_idx, &pk, &acc_next, VP_MAX_ACC);
+	if (pg)
+		pg->fold_slot = slot;
+	return slot;
+}
+
+static __always_inline __u32 vp_acc_slot(const struct vp_acc_key *key)
+{
+	__u32 *s = bpf_map_lookup_elem(&acc_idx, key);
+
+	return s ? *s + 1 : vp_acc_slot_new(key);
+}
+
 /* A new guest access: counted once, remembered as what a following exit to QEMU is for. */
 static __always_inline void vp_new_access(struct vp_thread *st, __u8 space, __u8 dir, __u64 addr,
 					  __u32 size, __u64 val)
@@ -386,7 +471,7 @@ static __always_inline void vp_new_access(struct vp_thread *st, __u8 space, __u8
 		st->cur.dir = dir;
 		st->cur.pad = 0;
 		st->cur.addr = addr;
-		st->acc_slot = vp_slot(&acc_idx, &st->cur, &acc_next, VP_MAX_ACC);
+		st->acc_slot = vp_acc_slot(&st->cur);
 	}
 	st->cur_valid = 1;
 	st->cur_fresh = 1;
@@ -612,6 +697,40 @@ out:
 	return 0;
 }
 
+/* s starts with the string literal p; exact: and ends there */
+#define VP_STR_IS(s, p, exact) vp_str_starts((s), (p), sizeof(p) - ((exact) ? 0 : 1))
+
+static __always_inline bool vp_str_starts(const char *s, const char *p, int n)
+{
+	/* a bounded loop (the verifier walks it); runs once per region */
+	for (int i = 0; i < n; i++)
+		if (s[i] != p[i])
+			return false;
+	return true;
+}
+
+/*
+ * Does profiler/regnames.c name this region's registers?  The same names
+ * as its regions[] table (exact, or a prefix where QEMU appends the virtio
+ * device's name); the unit test checks the two agree.  I/O port regions
+ * count too: their registers are ports, and there are few.
+ */
+static __always_inline __u32 vp_mr_has_table(const struct vp_mr_name *n)
+{
+	const char *s = n->name;
+
+	if (VP_STR_IS(n->root, "io", true))
+		return 1;
+	return VP_STR_IS(s, "e1000-mmio", true) || VP_STR_IS(s, "e1000e-mmio", true) ||
+	       VP_STR_IS(s, "e1000-io", true) || VP_STR_IS(s, "virtio-pci-common-", false) ||
+	       VP_STR_IS(s, "virtio-pci-notify-", false) ||
+	       VP_STR_IS(s, "virtio-pci-isr-", false) ||
+	       VP_STR_IS(s, "virtio-pci-device-virtio-net", true) ||
+	       VP_STR_IS(s, "virtio-pci", true) || VP_STR_IS(s, "msix-table", true) ||
+	       VP_STR_IS(s, "msix-pba", true) || VP_STR_IS(s, "serial", true) ||
+	       VP_STR_IS(s, "pci-conf-idx", true) || VP_STR_IS(s, "pci-conf-data", true);
+}
+
 /* Name, base and size of a MemoryRegion, read from QEMU's memory the first time it is seen. */
 static __noinline int vp_read_mr(__u64 mr, __u64 name_ptr)
 {
@@ -633,36 +752,9 @@ static __noinline int vp_read_mr(__u64 mr, __u64 name_ptr)
 	n.base_ok = cur == 0;
 	if (n.base_ok && !bpf_probe_read_user(&np, sizeof(np), (const void *)(root + mr_off_name)))
 		bpf_probe_read_user_str(n.root, sizeof(n.root), (const void *)np);
+	n.has_table = vp_mr_has_table(&n);
 	bpf_map_update_elem(&mr_names, &mr, &n, BPF_NOEXIST);
 	return 0;
-}
-
-/*
- * memory_region_ops_read/write, step 1: count the dispatch.  Returns true the
- * first time (vcpu, dir, mr, offset) is seen: the caller then makes sure the
- * MemoryRegion is named (vp_mr_name), so its name is read once per region,
- * not per event.
- */
-static __always_inline bool vp_mr_count(__u32 dir, __s32 cpu_index, __u64 mr, __u64 addr,
-					__u32 size)
-{
-	static const struct vp_mr_val zero = {};
-	struct vp_mr_key key = {.vcpu = (__u32)cpu_index, .dir = dir, .mr = mr, .offset = addr};
-	struct vp_mr_val *v;
-	bool fresh = false;
-
-	vp_count(VP_C_USDT_MR, 1);
-	v = bpf_map_lookup_elem(&mr_ops, &key);
-	if (!v) {
-		fresh = true;
-		v = vp_lookup_init(&mr_ops, &key, &zero);
-	}
-	if (v) {
-		/* several non-vCPU threads share cpu_index -1: atomic */
-		__sync_fetch_and_add(&v->count, 1);
-		v->size = size;
-	}
-	return fresh;
 }
 
 static __always_inline void vp_mr_name(__u64 mr, __u64 name_ptr)
@@ -672,16 +764,96 @@ static __always_inline void vp_mr_name(__u64 mr, __u64 name_ptr)
 }
 
 /*
+ * The includer supplies the USDT probe's arguments: struct vp_uargs,
+ * vp_uarg(a, n) (argument n, 0-based) and vp_utk(a) (the current thread as
+ * tid | start time << 32).  The shipped programs read them from the probe's
+ * registers (bpf/vexitprof.bpf.c), the unit test from a synthetic record
+ * (tests/unit/test_vexitprof.bpf.c); everything below is the same code.
+ */
+struct vp_uargs;
+static __always_inline __u64 vp_uarg(struct vp_uargs *a, int n);
+static __always_inline __u64 vp_utk(struct vp_uargs *a);
+
+/*
+ * An offset of a region not seen before on this (vcpu, dir): a row of its
+ * own while the region is under its cap and mr_ops has room, else counted
+ * in the region's folded total.  Also where a region gets named (its first
+ * dispatch per vcpu and dir), so the name is read once, not per event.
+ */
+static __always_inline void vp_mr_new(struct vp_uargs *ua, const struct vp_mr_key *key, __u32 size)
+{
+	struct vp_mr_rkey rk = {.vcpu = key->vcpu, .dir = key->dir, .mr = key->mr};
+	struct vp_mr_val one = {.count = 1, .size = size};
+	struct vp_mr_region *r;
+	struct vp_mr_val *v;
+	__u64 mr = key->mr;
+
+	r = bpf_map_lookup_elem(&mr_regions, &rk);
+	if (!r) {
+		struct vp_mr_region init = {.cap = VP_MR_CAP_OTHER};
+		struct vp_mr_name *n;
+
+		vp_mr_name(mr, vp_uarg(ua, 5));
+		n = bpf_map_lookup_elem(&mr_names, &mr);
+		if (n && n->has_table)
+			init.cap = VP_MR_CAP_TABLE;
+		bpf_map_update_elem(&mr_regions, &rk, &init, BPF_NOEXIST);
+		r = bpf_map_lookup_elem(&mr_regions, &rk);
+		if (!r) {
+			/* the only loss: more (vcpu, dir, region) than mr_regions holds */
+			vp_count(VP_C_DROPPED, 1);
+			return;
+		}
+	}
+	if (r->offsets < r->cap) {
+		if (!bpf_map_update_elem(&mr_ops, key, &one, BPF_NOEXIST)) {
+			__sync_fetch_and_add(&r->offsets, 1);
+			return;
+		}
+		/* another CPU added it meanwhile, or mr_ops is full */
+		v = bpf_map_lookup_elem(&mr_ops, key);
+		if (v) {
+			__sync_fetch_and_add(&v->count, 1);
+			return;
+		}
+		__sync_fetch_and_add(&r->map_full, 1);
+	}
+	__sync_fetch_and_add(&r->folded, 1);
+	r->size = size;
+}
+
+/*
+ * memory_region_ops_read/write, step 1: count the dispatch.  An offset seen
+ * before costs one lookup (the hot path); see vp_mr_new for the others.
+ */
+static __always_inline void vp_mr_count(struct vp_uargs *ua, __u32 dir, __s32 cpu_index, __u64 mr,
+					__u64 addr, __u32 size)
+{
+	struct vp_mr_key key = {.vcpu = (__u32)cpu_index, .dir = dir, .mr = mr, .offset = addr};
+	struct vp_mr_val *v;
+
+	vp_count(VP_C_USDT_MR, 1);
+	v = bpf_map_lookup_elem(&mr_ops, &key);
+	if (v) {
+		/* several non-vCPU threads share cpu_index -1: atomic */
+		__sync_fetch_and_add(&v->count, 1);
+		v->size = size;
+		return;
+	}
+	vp_mr_new(ua, &key, size);
+}
+
+/*
  * Step 2: the thread whose exit to QEMU this dispatch may be handling, or NULL.
  * Only then does the caller need the value (writes are matched on it).
  */
-static __always_inline struct vp_thread *vp_mr_pairing(__u64 tk, __u32 dir)
+static __always_inline struct vp_thread *vp_mr_pairing(struct vp_uargs *ua, __u32 dir)
 {
 	struct vp_thread *st;
 
 	if (!pairing_used)
 		return NULL;
-	st = vp_thread_get(tk, false);
+	st = vp_thread_get(vp_utk(ua), false);
 	if (!st || !st->pair_pending || st->pair_dir != dir)
 		return NULL;
 	return st;
@@ -709,27 +881,42 @@ static __always_inline void vp_mr_pair(struct vp_thread *st, __u32 dir, __u64 mr
 	st->pair_pending = 0;
 }
 
-/* All three steps with every argument at hand (unit test; name_ptr 0: do not read). */
-static __always_inline int vp_handle_mr_op(__u64 tk, __u32 dir, __s32 cpu_index, __u64 mr,
-					   __u64 addr, __u64 value, __u32 size, __u64 name_ptr)
+/*
+ * USDT memory_region_ops_read/write(cpu_index, mr, addr, value, size, name):
+ * the whole handler (usdt_mr_read/write, and t_mr in the unit test).
+ */
+static __always_inline int vp_usdt_mr(struct vp_uargs *ua, __u32 dir)
 {
 	struct vp_thread *st;
+	__u64 mr, addr;
+	__u32 size;
 
-	if (vp_mr_count(dir, cpu_index, mr, addr, size))
-		vp_mr_name(mr, name_ptr);
-	st = vp_mr_pairing(tk, dir);
+	if (!vp_open())
+		return 0;
+	mr = vp_uarg(ua, 1);
+	addr = vp_uarg(ua, 2);
+	size = vp_uarg(ua, 4);
+	vp_mr_count(ua, dir, (__s32)vp_uarg(ua, 0), mr, addr, size);
+	st = vp_mr_pairing(ua, dir);
 	if (st)
-		vp_mr_pair(st, dir, mr, addr, value, size);
+		vp_mr_pair(st, dir, mr, addr, dir == VP_WRITE ? vp_uarg(ua, 3) : 0, size);
 	return 0;
 }
 
-static __always_inline int vp_handle_e1000_tx_batch(__u32 descs, __u32 frames)
+/* USDT e1000_tx_batch(descs, frames, tdh, tdt) */
+static __always_inline int vp_usdt_e1000_tx_batch(struct vp_uargs *ua)
 {
-	__u32 slot = frames < VP_TXB_SLOTS - 1 ? frames : VP_TXB_SLOTS - 1;
+	__u32 descs, frames, slot;
 	__u32 zero = 0;
-	struct vp_counters *c = bpf_map_lookup_elem(&counters, &zero);
+	struct vp_counters *c;
 	__u64 *h;
 
+	if (!vp_open())
+		return 0;
+	descs = vp_uarg(ua, 0);
+	frames = vp_uarg(ua, 1);
+	slot = frames < VP_TXB_SLOTS - 1 ? frames : VP_TXB_SLOTS - 1;
+	c = bpf_map_lookup_elem(&counters, &zero);
 	if (c) {
 		c->c[VP_C_USDT_E1000]++;
 		c->c[VP_C_E1000_TX_BATCHES]++;
@@ -739,6 +926,39 @@ static __always_inline int vp_handle_e1000_tx_batch(__u32 descs, __u32 frames)
 	h = bpf_map_lookup_elem(&tx_batch_hist, &slot);
 	if (h)
 		*h += 1;
+	return 0;
+}
+
+/* USDT e1000_rx_frame(size, rdh, rdt) */
+static __always_inline int vp_usdt_e1000_rx_frame(struct vp_uargs *ua)
+{
+	__u32 zero = 0;
+	struct vp_counters *c;
+
+	if (!vp_open())
+		return 0;
+	c = bpf_map_lookup_elem(&counters, &zero);
+	if (c) {
+		c->c[VP_C_USDT_E1000]++;
+		c->c[VP_C_E1000_RX_FRAMES]++;
+		c->c[VP_C_E1000_RX_BYTES] += vp_uarg(ua, 0);
+	}
+	return 0;
+}
+
+/* USDT e1000_irq_raise/lower(icr, ims): counted, arguments not needed */
+static __always_inline int vp_usdt_e1000_irq(bool raise)
+{
+	__u32 zero = 0;
+	struct vp_counters *c;
+
+	if (!vp_open())
+		return 0;
+	c = bpf_map_lookup_elem(&counters, &zero);
+	if (c) {
+		c->c[VP_C_USDT_E1000]++;
+		c->c[raise ? VP_C_E1000_IRQ_RAISE : VP_C_E1000_IRQ_LOWER]++;
+	}
 	return 0;
 }
 

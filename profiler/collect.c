@@ -39,6 +39,7 @@ struct ctx {
 	size_t n_names;
 	const struct vp_mtree *mt;
 	int max_cpu_index;
+	int acc_pages_fd;
 };
 
 const char *vcpu_label(int vcpu, char *buf, size_t len)
@@ -340,9 +341,30 @@ static void acc_cb(const void *k, const void *v, void *arg)
 	struct vp_report *r = c->r;
 	char dev[VP_NAME_LEN], reg[64];
 	__u64 off = 0;
-	bool named = resolve(c, key->space, key->addr, dev, sizeof(dev), &off);
+	bool fold = key->addr & VP_ACC_FOLD;
+	__u64 addr = key->addr & ~VP_ACC_FOLD;
+	bool named = resolve(c, key->space, addr, dev, sizeof(dev), &off);
 	struct vp_dev_row *row;
 
+	if (fold) {
+		/* a page's addresses past its detail cap (vexitprof.h): the region's "+other" */
+		struct vp_acc_page pg = {};
+
+		if (!named)
+			snprintf(dev, sizeof(dev), "%s", key->space == VP_PIO ? "pio" : "mmio");
+		snprintf(reg, sizeof(reg), "+other");
+		row = dev_row(r, key_vcpu(c, key->vcpu), dev, reg, key->dir, key->space);
+		row->folded = true;
+		row->fold_cap = VP_ACC_PAGE_CAP;
+		row->fold_cap_page = true;
+		/* under its cap the page folded only because acc_idx was full */
+		if (key->space == VP_PIO || bpf_map_lookup_elem(c->acc_pages_fd, key, &pg) ||
+		    pg.addrs < VP_ACC_PAGE_CAP)
+			row->fold_full = true;
+		if (!row->size)
+			row->size = val->size;
+		goto add;
+	}
 	if (!named) {
 		snprintf(dev, sizeof(dev), "%s", key->space == VP_PIO ? "pio" : "mmio");
 		if (key->space == VP_PIO && pioname_lookup((uint16_t)key->addr))
@@ -360,6 +382,7 @@ static void acc_cb(const void *k, const void *v, void *arg)
 		row->offset_known = true;
 	}
 	row->size = val->size;
+add:
 	row->kcount += val->count;
 	row->exits += val->to_user;
 	row->user_ns += val->user_ns;
@@ -404,6 +427,36 @@ static void mr_cb(const void *k, const void *v, void *arg)
 		c->max_cpu_index = key->vcpu + 1;
 }
 
+/* USDT: a region's dispatches at offsets past its cap (or that found mr_ops full) */
+static void region_cb(const void *k, const void *v, void *arg)
+{
+	const struct vp_mr_rkey *key = k;
+	const struct vp_mr_region *val = v;
+	struct ctx *c = arg;
+	struct name_ent *e = mr_ent(c, key->mr);
+	unsigned int space = e && e->space >= 0 ? (unsigned int)e->space : VP_MMIO;
+	char dev[VP_NAME_LEN];
+	struct vp_dev_row *row;
+
+	if (!val->folded)
+		return;
+	if (e && e->n.name[0])
+		snprintf(dev, sizeof(dev), "%s", e->n.name);
+	else
+		snprintf(dev, sizeof(dev), "mr@0x%llx", (unsigned long long)key->mr);
+	row = dev_row(c->r, key_vcpu(c, key->vcpu), dev, "+other", key->dir, space);
+	row->folded = true;
+	row->qemu_ops += val->folded;
+	if (val->map_full)
+		row->fold_full = true;
+	if (val->cap != VP_MR_CAP_TABLE && !row->fold_cap_page)
+		row->fold_cap = val->cap;
+	if (!row->size)
+		row->size = val->size;
+	if (key->vcpu != 0xffffffffu && (int)key->vcpu + 1 > c->max_cpu_index)
+		c->max_cpu_index = key->vcpu + 1;
+}
+
 static int cmp_dev(const void *a, const void *b)
 {
 	const struct vp_dev_row *x = a, *y = b;
@@ -441,7 +494,7 @@ static int cmp_uexit(const void *a, const void *b)
 
 int report_collect(struct vp_report *r, struct vexitprof_bpf *skel, const struct vp_mtree *mt)
 {
-	struct ctx c = {.r = r, .mt = mt};
+	struct ctx c = {.r = r, .mt = mt, .acc_pages_fd = bpf_map__fd(skel->maps.acc_pages)};
 	int ncpu = libbpf_num_possible_cpus();
 	struct vp_counters *pc;
 	__u64 *ph;
@@ -499,6 +552,9 @@ int report_collect(struct vp_report *r, struct vexitprof_bpf *skel, const struct
 	if (!err)
 		err = map_each(bpf_map__fd(skel->maps.mr_ops), sizeof(struct vp_mr_key),
 			       sizeof(struct vp_mr_val), mr_cb, &c);
+	if (!err)
+		err = map_each(bpf_map__fd(skel->maps.mr_regions), sizeof(struct vp_mr_rkey),
+			       sizeof(struct vp_mr_region), region_cb, &c);
 	if (c.max_cpu_index > r->nr_vcpus)
 		r->nr_vcpus = c.max_cpu_index;
 	for (size_t i = 0; i < r->n_devs; i++)
@@ -563,4 +619,30 @@ unsigned long long report_total_exits(const struct vp_report *r)
 	for (size_t i = 0; i < r->n_uexits; i++)
 		n += r->uexits[i].v.count;
 	return n;
+}
+
+unsigned long long report_folded_accesses(const struct vp_report *r)
+{
+	unsigned long long n = 0;
+
+	for (size_t i = 0; i < r->n_devs; i++)
+		if (r->devs[i].folded)
+			n += r->devs[i].count;
+	return n;
+}
+
+void report_fold_detail(const struct vp_report *r, const struct vp_dev_row *fold,
+			unsigned long long *total, size_t *kept)
+{
+	*total = 0;
+	*kept = 0;
+	for (size_t i = 0; i < r->n_devs; i++) {
+		const struct vp_dev_row *d = &r->devs[i];
+
+		if (d->vcpu != fold->vcpu || d->dir != fold->dir || strcmp(d->device, fold->device))
+			continue;
+		*total += d->count;
+		if (!d->folded)
+			(*kept)++;
+	}
 }

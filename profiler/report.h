@@ -36,6 +36,14 @@ struct vp_dev_row {
 	unsigned long long kernel_ns, ktimed;
 	unsigned long long qemu_ops; /* memory_region_ops_* dispatches (USDT) */
 	unsigned long long count;    /* kcount under KVM, qemu_ops without kernel events */
+	/*
+	 * The device's "+other" row: accesses whose offset got no row of its own
+	 * (past the detail cap, or a map was full); see vexitprof.h.
+	 */
+	bool folded;
+	bool fold_full;	       /* some of it because a map was full, not by the cap */
+	unsigned int fold_cap; /* the cap that applied (0: none) */
+	bool fold_cap_page; /* fold_cap counts addresses per 4 KiB page (kernel), not per region */
 };
 
 struct vp_prog_cost {
@@ -90,6 +98,11 @@ unsigned long long report_interrupts(const struct vp_report *r);
 unsigned long long report_packets(const struct vp_report *r);
 unsigned long long report_device_accesses(const struct vp_report *r, const char *device);
 unsigned long long report_total_exits(const struct vp_report *r);
+/* Sum of count over the "+other" rows */
+unsigned long long report_folded_accesses(const struct vp_report *r);
+/* For a "+other" row: the count of its (vcpu, device, dir) in all, and how many rows kept detail */
+void report_fold_detail(const struct vp_report *r, const struct vp_dev_row *fold,
+			unsigned long long *total, size_t *kept);
 
 /* all: every device register; otherwise the busiest rows and one line for the rest */
 void report_table(FILE *f, const struct vp_report *r, bool hist, bool all);

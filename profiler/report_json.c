@@ -158,7 +158,8 @@ static void devs_json(FILE *f, const struct vp_report *r)
 			fprintf(f,
 				", \"guest_accesses\": null, \"exits\": null, \"in_kernel\": null, "
 				"\"user_ns\": null, \"kernel_ns\": null");
-		fprintf(f, ", \"qemu_ops\": %llu}", d->qemu_ops);
+		fprintf(f, ", \"qemu_ops\": %llu, \"folded\": %s}", d->qemu_ops,
+			d->folded ? "true" : "false");
 	}
 	fprintf(f, "%s],\n", r->n_devs ? "\n  " : "");
 }
@@ -203,6 +204,7 @@ static void e1000_json(FILE *f, const struct vp_report *r)
 static void cost_json(FILE *f, const struct vp_report *r)
 {
 	const struct vp_cost *c = &r->cost;
+	size_t n = 0;
 
 	fprintf(f,
 		"  \"interrupts\": {\"kvm_set_irq\": %llu, \"kvm_msi_set_irq\": %llu, "
@@ -219,8 +221,35 @@ static void cost_json(FILE *f, const struct vp_report *r)
 			i ? ", " : "", c->progs[i].name, c->progs[i].run_cnt,
 			c->progs[i].run_time_ns);
 	fprintf(f, "]},\n");
-	fprintf(f, "  \"lost\": {\"dropped\": %llu, \"unpaired\": %llu}\n", r->cnt.c[VP_C_DROPPED],
-		r->cnt.c[VP_C_UNPAIRED]);
+	fprintf(
+	    f,
+	    "  \"lost\": {\"dropped\": %llu, \"unpaired\": %llu, \"folded\": %llu, \"detail\": [",
+	    r->cnt.c[VP_C_DROPPED], r->cnt.c[VP_C_UNPAIRED], report_folded_accesses(r));
+	for (size_t i = 0; i < r->n_devs; i++) {
+		const struct vp_dev_row *d = &r->devs[i];
+		unsigned long long total;
+		size_t kept;
+
+		if (!d->folded)
+			continue;
+		report_fold_detail(r, d, &total, &kept);
+		fprintf(f, "%s\n    {", n++ ? "," : "");
+		jvcpu(f, r, d->vcpu);
+		fprintf(f, ", \"device\": ");
+		jstr(f, d->device);
+		fprintf(f,
+			", \"dir\": \"%s\", \"space\": \"%s\", \"folded\": %llu, \"total\": %llu, "
+			"\"rows_kept\": %zu, \"cap\": ",
+			dir_name(d->dir), d->space == VP_PIO ? "pio" : "mmio", d->count, total,
+			kept);
+		if (d->fold_cap)
+			fprintf(f, "%u", d->fold_cap);
+		else
+			fprintf(f, "null");
+		fprintf(f, ", \"cap_per\": \"%s\", \"map_full\": %s}",
+			d->fold_cap_page ? "page" : "region", d->fold_full ? "true" : "false");
+	}
+	fprintf(f, "%s]}\n", n ? "\n  " : "");
 }
 
 void report_json(FILE *f, const struct vp_report *r)

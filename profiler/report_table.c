@@ -177,6 +177,42 @@ static void dev_table(FILE *f, const struct vp_report *r, bool all)
 	}
 }
 
+/*
+ * Which devices lost per-offset detail, and how much: their "+other" rows
+ * may sit in the folded tail of the table above, so they are listed here.
+ */
+static void fold_section(FILE *f, const struct vp_report *r)
+{
+	bool head = false;
+
+	for (size_t i = 0; i < r->n_devs; i++) {
+		const struct vp_dev_row *d = &r->devs[i];
+		unsigned long long total;
+		size_t kept;
+
+		if (!d->folded)
+			continue;
+		if (!head)
+			fprintf(f,
+				"\nDetail folded (accesses whose offset has no row of its own are "
+				"counted in the device's +other row; totals stay exact)\n");
+		head = true;
+		report_fold_detail(r, d, &total, &kept);
+		fprintf(f, "  ");
+		vcol(f, r, d->vcpu);
+		fprintf(f, "%s %s: %llu of %llu accesses in +other, %zu row%s kept", d->device,
+			dir_name(d->dir), d->count, total, kept, kept == 1 ? "" : "s");
+		if (d->fold_cap)
+			fprintf(f, " (cap %u offsets per %s)", d->fold_cap,
+				d->fold_cap_page ? "4 KiB page" : "region");
+		if (d->fold_full)
+			fprintf(f, "%s",
+				d->fold_cap ? "; a BPF map was also full"
+					    : " (a BPF map was full)");
+		fprintf(f, "\n");
+	}
+}
+
 static void e1000_section(FILE *f, const struct vp_report *r)
 {
 	const unsigned long long *c = r->cnt.c;
@@ -236,8 +272,10 @@ static void cost_section(FILE *f, const struct vp_report *r)
 		fprintf(f, ", uprobe trap %.0f ns/USDT event", c->trap_ns);
 	fprintf(f, "; cost about %.3f ms (%.3f%% of vCPU time)\n", c->est_ns / 1e6,
 		r->duration_s > 0 ? 100.0 * c->est_ns / vcpu_ns(r) : 0);
-	fprintf(f, "Lost: %llu (aggregate maps full), unpaired kvm_exit/kvm_entry %llu\n",
-		r->cnt.c[VP_C_DROPPED], r->cnt.c[VP_C_UNPAIRED]);
+	fprintf(f,
+		"Lost: %llu (aggregate maps full), unpaired kvm_exit/kvm_entry %llu, "
+		"folded into +other rows %llu (counted, offset not kept)\n",
+		r->cnt.c[VP_C_DROPPED], r->cnt.c[VP_C_UNPAIRED], report_folded_accesses(r));
 }
 
 const char *run_hook_name(int hook)
@@ -263,6 +301,7 @@ void report_table(FILE *f, const struct vp_report *r, bool hist, bool all)
 	exits_table(f, r, hist);
 	uexits_table(f, r, hist);
 	dev_table(f, r, all);
+	fold_section(f, r);
 	e1000_section(f, r);
 	cost_section(f, r);
 }

@@ -113,6 +113,55 @@ struct vp_mr_val {
 };
 
 /*
+ * Bounded detail.  A device with a large RAM-like window (VGA's 128 KiB
+ * "vga-lowmem", a framebuffer, a flash) can produce more distinct offsets
+ * than any map holds; a full map must not cost other devices their counts.
+ *
+ * USDT: every (vcpu, dir, MemoryRegion) has a vp_mr_region.  Offsets get a
+ * row of their own in mr_ops until the region holds `cap` of them (regions
+ * with a register table: no cap but the map's size; the others:
+ * VP_MR_CAP_OTHER); later offsets are counted in `folded`, which user space
+ * shows as the region's "+other" row.  So a region's total is exact whatever
+ * happens to the detail, unless mr_regions itself is full (VP_C_DROPPED).
+ */
+#define VP_MR_CAP_OTHER 256u
+#define VP_MR_CAP_TABLE 0xffffffffu
+
+struct vp_mr_rkey {
+	__u32 vcpu;
+	__u32 dir;
+	__u64 mr;
+};
+
+struct vp_mr_region {
+	__u64 folded;	/* dispatches at offsets that have no row of their own */
+	__u64 map_full; /* of which folded because mr_ops was full, not by the cap */
+	__u64 size;	/* access size of the last folded dispatch */
+	__u32 offsets;	/* rows this region holds in mr_ops */
+	__u32 cap;	/* VP_MR_CAP_OTHER or VP_MR_CAP_TABLE */
+};
+
+/*
+ * kvm_mmio/kvm_pio see guest addresses before anything names their region,
+ * so their detail is bounded per 4 KiB page (per vcpu, space and dir): the
+ * first VP_ACC_PAGE_CAP addresses of an MMIO page get rows of their own, the
+ * page's other addresses share one row keyed by the page's address with
+ * VP_ACC_FOLD set (user space names it "+other" of the page's region).  A
+ * register page has far fewer distinct registers (e1000's busiest page,
+ * 0x5000, has about 300); I/O ports are never capped.  Folded rows draw from
+ * VP_ACC_FOLD_SLOTS slots that detail cannot take.
+ */
+#define VP_ACC_PAGE_SHIFT 12
+#define VP_ACC_PAGE_CAP	  1024u
+#define VP_ACC_FOLD	  (1ULL << 63)
+#define VP_ACC_FOLD_SLOTS 4096
+
+struct vp_acc_page {
+	__u32 addrs;	 /* addresses of the page with a row of their own */
+	__u32 fold_slot; /* slot + 1 of the page's folded row in acc_vals (0: none yet) */
+};
+
+/*
  * Read once per MemoryRegion: its name, and the region's base in its address
  * space (sum of mr->addr up the container chain), because memory_region_ops_*
  * report absolute addresses and register tables want offsets.
@@ -122,7 +171,8 @@ struct vp_mr_name {
 	__u64 base;
 	__u64 size;
 	__u32 base_ok; /* chain walked to the root without a read fault */
-	__u32 pad;
+	/* profiler/regnames.c has a register table for it (or it is an I/O port region) */
+	__u32 has_table;
 	/* name of the root region: "system" (guest-physical memory), "io" (I/O ports) */
 	char root[16];
 };
@@ -169,6 +219,8 @@ enum vp_counter {
 	VP_C_DROPPED,	   /* an aggregate could not be stored (map full): data lost */
 	VP_C_UNPAIRED,	   /* kvm_entry without kvm_exit, or the reverse */
 	VP_C_USDT_IN_EXIT, /* memory_region_ops while a KVM exit to user space is handled */
+	/* a new guest address got the folded row of its page because acc_idx was full */
+	VP_C_ACC_FOLD_FULL,
 	VP_C_NR,
 };
 

@@ -7,18 +7,23 @@
  *   status=N icr=N          N 32-bit reads of STATUS (0x08) / ICR (0xC0)
  *   tdt=N ims=N imc=N rdt=N N 32-bit writes of 0 to TDT (0x3818), IMS (0xD0),
  *                           IMC (0xD8), RDT (0x2818; QEMU coalesces it)
+ *   vga=N                   N byte writes to N distinct addresses of the
+ *                           legacy VGA window, 0xA0000 + i (i < N <= 131072;
+ *                           QEMU's "vga-lowmem" when a VGA exists).  They run
+ *                           first: a device with a large RAM-like window must
+ *                           not cost a profiler the e1000's counts.
  *   p80=N                   N byte writes to port 0x80 (ioport80: no side
  *                           effect, the cheapest exit that reaches QEMU)
  *   hold=1                  print "VEXIT-HOLD" and wait for one byte on COM1
  *                           before touching PCI or the device
  *   loop=1                  repeat the accesses forever (a steady load)
  *   devid=0x100e            PCI device id to look for (vendor 0x8086)
- * The accesses run in the order listed above (all STATUS reads, then all ICR
- * reads, ...), between the lines "VEXIT-BEGIN" and "VEXIT-END tsc=<cycles>".
+ * The accesses run in the order listed above (VGA writes first, then all
+ * STATUS reads, all ICR reads, ...), between the lines "VEXIT-BEGIN" and "VEXIT-END tsc=<cycles>".
  *
  * The final line states what was done, e.g.
  *   VEXIT-RESULT ok id=8086:100e bdf=00:03.0 bar0=0xfebc0000 status=0 icr=500
- *   tdt=1000 ims=0 imc=0 rdt=0 p80=0 pio_cf8=5 pio_cfc=5 com1_rx=0 com1_lsr=0
+ *   tdt=1000 ims=0 imc=0 rdt=0 vga=0 p80=0 pio_cf8=5 pio_cfc=5 com1_rx=0 com1_lsr=0
  *   com1_tx=180 com1_tx_all=195 tsc=123456
  * All PIO counts cover the "measured phase", which starts right after the
  * hold line (or, without hold=1, after the banner line) and ends with the
@@ -48,6 +53,9 @@
 #define REG_RDT	   0x2818
 #define REG_TDT	   0x3818
 
+#define VGA_WINDOW     0xA0000u
+#define VGA_WINDOW_LEN 0x20000u
+
 struct mb_info {
 	uint32_t flags;
 	uint32_t mem_lower, mem_upper, boot_device;
@@ -64,7 +72,7 @@ static struct {
 } pio;
 
 static struct {
-	uint32_t status, icr, tdt, ims, imc, rdt, p80;
+	uint32_t status, icr, tdt, ims, imc, rdt, p80, vga;
 	uint32_t hold, loop, devid;
 } want = {.devid = 0x100e};
 
@@ -293,7 +301,7 @@ static const char *parse_cmdline(const char *s, size_t *badlen)
 	    {"status", &want.status}, {"icr", &want.icr},   {"tdt", &want.tdt},
 	    {"ims", &want.ims},	      {"imc", &want.imc},   {"rdt", &want.rdt},
 	    {"p80", &want.p80},	      {"hold", &want.hold}, {"loop", &want.loop},
-	    {"devid", &want.devid},
+	    {"devid", &want.devid},   {"vga", &want.vga},
 	};
 	int first = 1;
 
@@ -332,8 +340,19 @@ static const char *parse_cmdline(const char *s, size_t *badlen)
 	return NULL;
 }
 
+/* One byte write per address: QEMU's VGA takes its legacy window one byte
+ * at a time, so a wider store would be several dispatches. */
+static void vga_n(uint32_t n)
+{
+	volatile uint8_t *w = (volatile uint8_t *)(uintptr_t)VGA_WINDOW;
+
+	for (uint32_t i = 0; i < n; i++)
+		w[i] = (uint8_t)i;
+}
+
 static void run_accesses(uint8_t *bar)
 {
+	vga_n(want.vga);
 	mmio_read_n((volatile uint32_t *)(bar + REG_STATUS), want.status);
 	mmio_read_n((volatile uint32_t *)(bar + REG_ICR), want.icr);
 	mmio_write_n((volatile uint32_t *)(bar + REG_TDT), want.tdt, 0);
@@ -376,6 +395,7 @@ finish(const char *verdict, const char *why, uint32_t id, uint32_t bdf, uint32_t
 		bput_kv(&b, "ims", want.ims);
 		bput_kv(&b, "imc", want.imc);
 		bput_kv(&b, "rdt", want.rdt);
+		bput_kv(&b, "vga", want.vga);
 		bput_kv(&b, "p80", pio.p80);
 		bput_kv(&b, "pio_cf8", pio.cf8);
 		bput_kv(&b, "pio_cfc", pio.cfc);
@@ -441,6 +461,9 @@ void guest_main(uint32_t magic, const struct mb_info *mbi)
 		tok[i] = 0;
 		finish("fail", tok, 0, 0, 0, 0);
 	}
+	/* beyond the window the addresses would not be distinct VGA offsets */
+	if (want.vga > VGA_WINDOW_LEN)
+		finish("fail", "vga-too-large", 0, 0, 0, 0);
 	if (want.hold)
 		wait_release();
 

@@ -64,15 +64,70 @@ int t_run_exit(__u64 *c)
 	return vp_handle_run_exit(c[0], c[1]);
 }
 
-/* tid, dir, cpu_index, mr, addr, value, size (no name: nothing to read in a test) */
-SEC("raw_tp/vexitprof_unit")
-int t_mr(__u64 *c)
+/*
+ * USDT handlers: the shipped bodies (vp_usdt_*, vexitprof_handlers.bpf.h)
+ * with the probe's arguments taken from the record: c[0] thread, then the
+ * probe's arguments in order (c[1] is argument 0).  A name pointer (argument
+ * 5 of memory_region_ops_*) points into the test process, which is current
+ * while BPF_PROG_TEST_RUN runs a raw_tp program, so it is read as QEMU's is.
+ */
+struct vp_uargs {
+	__u64 *c;
+};
+
+static __always_inline __u64 vp_uarg(struct vp_uargs *a, int n)
 {
-	return vp_handle_mr_op(c[0], c[1], (__s32)c[2], c[3], c[4], c[5], c[6], 0);
+	return a->c[n + 1];
+}
+
+static __always_inline __u64 vp_utk(struct vp_uargs *a)
+{
+	return a->c[0];
+}
+
+/* tid, cpu_index, mr, addr, value, size, name */
+SEC("raw_tp/vexitprof_unit")
+int t_mr_read(__u64 *c)
+{
+	struct vp_uargs a = {.c = c};
+
+	return vp_usdt_mr(&a, VP_READ);
 }
 
 SEC("raw_tp/vexitprof_unit")
+int t_mr_write(__u64 *c)
+{
+	struct vp_uargs a = {.c = c};
+
+	return vp_usdt_mr(&a, VP_WRITE);
+}
+
+/* tid, descs, frames, tdh, tdt */
+SEC("raw_tp/vexitprof_unit")
 int t_tx_batch(__u64 *c)
 {
-	return vp_handle_e1000_tx_batch(c[0], c[1]);
+	struct vp_uargs a = {.c = c};
+
+	return vp_usdt_e1000_tx_batch(&a);
+}
+
+/* tid, size, rdh, rdt */
+SEC("raw_tp/vexitprof_unit")
+int t_rx_frame(__u64 *c)
+{
+	struct vp_uargs a = {.c = c};
+
+	return vp_usdt_e1000_rx_frame(&a);
+}
+
+SEC("raw_tp/vexitprof_unit")
+int t_irq_raise(__u64 *c)
+{
+	return vp_usdt_e1000_irq(true);
+}
+
+SEC("raw_tp/vexitprof_unit")
+int t_irq_lower(__u64 *c)
+{
+	return vp_usdt_e1000_irq(false);
 }

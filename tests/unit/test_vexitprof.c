@@ -18,6 +18,7 @@
 #include "exit_reasons.h"
 #include "hist.h"
 #include "report.h"
+#include "regnames.h"
 
 static struct test_vexitprof_bpf *skel;
 static int checks;
@@ -62,8 +63,11 @@ static void run(struct bpf_program *p, int n, ...)
 #define FENTRY_RUN(tid, t, vcpu) run(skel->progs.t_run_enter, 4, A(tid), A(t), A(-1), A(vcpu))
 #define FEXIT_RUN(tid, t, r, e)	 run(skel->progs.t_run_return, 4, A(tid), A(t), A(r), A(e))
 #define RUN_EXIT(tid, t)	 run(skel->progs.t_run_exit, 2, A(tid), A(t))
-#define MR(tid, dir, cpu, mr, addr, v, sz)                                                         \
-	run(skel->progs.t_mr, 7, A(tid), A(dir), A(cpu), A(mr), A(addr), A(v), A(sz))
+/* the shipped USDT bodies: memory_region_ops_read/write(cpu, mr, addr, value, size, name) */
+#define MR_NAMED(tid, dir, cpu, mr, addr, v, sz, name)                                             \
+	run((dir) == VP_WRITE ? skel->progs.t_mr_write : skel->progs.t_mr_read, 7, A(tid), A(cpu), \
+	    A(mr), A(addr), A(v), A(sz), A(name))
+#define MR(tid, dir, cpu, mr, addr, v, sz) MR_NAMED(tid, dir, cpu, mr, addr, v, sz, 0)
 
 /* aggregates: key -> slot in the *_idx hash, value in the *_vals array */
 static bool slot_val(struct bpf_map *idx, struct bpf_map *vals, const void *k, void *v)
@@ -469,9 +473,9 @@ static void test_usdt_and_e1000(void)
 		MR(200, VP_WRITE, 1, 0x1230, 0xfebc3818, i, 4);
 	CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.mr_ops), &k, &v), "mr_ops entry");
 	EQ(v.count, 5, "mr_ops count per (vcpu, mr, offset)");
-	run(skel->progs.t_tx_batch, 2, A(4), A(3));
-	run(skel->progs.t_tx_batch, 2, A(2), A(3));
-	run(skel->progs.t_tx_batch, 2, A(200), A(100));
+	run(skel->progs.t_tx_batch, 3, A(200), A(4), A(3));
+	run(skel->progs.t_tx_batch, 3, A(200), A(2), A(3));
+	run(skel->progs.t_tx_batch, 3, A(200), A(200), A(100));
 	EQ(counter(VP_C_E1000_TX_FRAMES), 106, "tx frames");
 	EQ(counter(VP_C_E1000_TX_BATCHES), 3, "tx batches");
 	CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.tx_batch_hist), &slot, h), "txb");
@@ -485,6 +489,269 @@ static void test_usdt_and_e1000(void)
 		sum += h[i];
 	EQ(sum, 1, "big batch in the last slot");
 	free(h);
+	EQ(counter(VP_C_E1000_TX_DESCS), 206, "tx descriptors");
+	run(skel->progs.t_rx_frame, 2, A(200), A(1514));
+	run(skel->progs.t_rx_frame, 2, A(200), A(60));
+	EQ(counter(VP_C_E1000_RX_FRAMES), 2, "rx frames");
+	EQ(counter(VP_C_E1000_RX_BYTES), 1574, "rx bytes: argument 0");
+	run(skel->progs.t_irq_raise, 1, A(200));
+	run(skel->progs.t_irq_raise, 1, A(200));
+	run(skel->progs.t_irq_lower, 1, A(200));
+	EQ(counter(VP_C_E1000_IRQ_RAISE), 2, "irq raised");
+	EQ(counter(VP_C_E1000_IRQ_LOWER), 1, "irq lowered");
+	EQ(counter(VP_C_USDT_E1000), 3 + 2 + 3, "e1000 USDT events");
+	/* after the profile is closed nothing counts any more */
+	skel->bss->vp_closed = 1;
+	MR(200, VP_WRITE, 1, 0x1230, 0xfebc3818, 0, 4);
+	run(skel->progs.t_tx_batch, 3, A(200), A(1), A(1));
+	run(skel->progs.t_rx_frame, 2, A(200), A(60));
+	run(skel->progs.t_irq_raise, 1, A(200));
+	skel->bss->vp_closed = 0;
+	CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.mr_ops), &k, &v), "mr_ops entry");
+	EQ(v.count, 5, "closed: memory_region_ops not counted");
+	EQ(counter(VP_C_E1000_TX_BATCHES), 3, "closed: tx batch not counted");
+	EQ(counter(VP_C_E1000_RX_FRAMES), 2, "closed: rx frame not counted");
+	EQ(counter(VP_C_E1000_IRQ_RAISE), 2, "closed: irq not counted");
+}
+
+/*
+ * A stand-in for QEMU's struct MemoryRegion in this process's memory, which
+ * the handlers read as they read QEMU's (vp_read_mr): container, size, addr
+ * and name at the offsets of vexitprof.h.
+ */
+struct fake_mr {
+	char b[256];
+};
+
+static __u64 fake_mr(struct fake_mr *m, struct fake_mr *container, __u64 addr, __u64 size,
+		     const char *name)
+{
+	__u64 c = (__u64)(unsigned long)container, n = (__u64)(unsigned long)name;
+
+	memset(m, 0, sizeof(*m));
+	memcpy(m->b + VP_MR_OFF_CONTAINER, &c, 8);
+	memcpy(m->b + VP_MR_OFF_ADDR, &addr, 8);
+	memcpy(m->b + VP_MR_OFF_SIZE, &size, 8);
+	memcpy(m->b + VP_MR_OFF_NAME, &n, 8);
+	return (__u64)(unsigned long)m;
+}
+
+static struct fake_mr mr_system, mr_io;
+
+static bool get_region(__u32 vcpu, __u32 dir, __u64 mr, struct vp_mr_region *r)
+{
+	struct vp_mr_rkey k = {.vcpu = vcpu, .dir = dir, .mr = mr};
+
+	return !bpf_map_lookup_elem(bpf_map__fd(skel->maps.mr_regions), &k, r);
+}
+
+/* Rows of region mr in mr_ops, and the dispatches they count */
+static size_t mr_rows(__u64 mr, __u64 *sum)
+{
+	struct vp_mr_key k, *prev = NULL;
+	struct vp_mr_val v;
+	size_t n = 0;
+
+	*sum = 0;
+	while (!bpf_map_get_next_key(bpf_map__fd(skel->maps.mr_ops), prev, &k)) {
+		static struct vp_mr_key keep;
+
+		keep = k;
+		prev = &keep;
+		if (k.mr != mr || bpf_map_lookup_elem(bpf_map__fd(skel->maps.mr_ops), &k, &v))
+			continue;
+		n++;
+		*sum += v.count;
+	}
+	return n;
+}
+
+/*
+ * Which regions keep every offset is decided in BPF by name (vp_mr_has_table):
+ * it must say yes exactly where profiler/regnames.c names registers.
+ */
+static void test_mr_table_names(void)
+{
+	static const char *const names[] = {
+	    "e1000-mmio",
+	    "e1000e-mmio",
+	    "e1000-io",
+	    "virtio-pci-common-virtio-net",
+	    "virtio-pci-notify-virtio-net",
+	    "virtio-pci-notify-pio-virtio-net",
+	    "virtio-pci-isr-virtio-net",
+	    "virtio-pci-device-virtio-net",
+	    "virtio-pci",
+	    "msix-table",
+	    "msix-pba",
+	    "serial",
+	    "pci-conf-idx",
+	    "pci-conf-data",
+	    "vga-lowmem",
+	    "virtio-pci-device-virtio-blk",
+	    "e1000",
+	    "e1000-mmio2",
+	    "pc.ram",
+	    "serialx",
+	};
+	static struct fake_mr m[sizeof(names) / sizeof(names[0])];
+	char buf[64];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		__u64 mr = fake_mr(&m[i], &mr_system, 0x1000 * i, 0x1000, names[i]);
+		struct vp_mr_region r = {};
+		bool table = regname_lookup(names[i], 0, buf, sizeof(buf))[0] != '+';
+
+		MR_NAMED(400, VP_WRITE, 0, mr, 0x1000 * i, 0, 4, names[i]);
+		CHECK(get_region(0, VP_WRITE, mr, &r), "region %s", names[i]);
+		CHECK((r.cap == VP_MR_CAP_TABLE) == table, "%s: BPF says %s, regnames.c %s",
+		      names[i], r.cap == VP_MR_CAP_TABLE ? "table" : "no table",
+		      table ? "table" : "none");
+	}
+}
+
+/*
+ * Bounded detail on the USDT path: a region without a register table keeps
+ * VP_MR_CAP_OTHER offsets and folds the rest, a region with one (or behind
+ * I/O ports) keeps them all; either way the region's total is exact.
+ */
+static void test_mr_detail_cap(void)
+{
+	static struct fake_mr vga, e1000, com;
+	__u64 vmr = fake_mr(&vga, &mr_system, 0xa0000, 0x20000, "vga-lowmem");
+	__u64 emr = fake_mr(&e1000, &mr_system, 0xfebc0000, 0x20000, "e1000-mmio");
+	/* a region without a table of its own, but behind I/O ports */
+	__u64 pmr = fake_mr(&com, &mr_io, 0x2000, 0x1000, "some-pio-dev");
+	struct vp_mr_region r = {};
+	__u64 sum;
+	int n = VP_MR_CAP_OTHER + 100;
+
+	for (int i = 0; i < n; i++) {
+		MR_NAMED(401, VP_WRITE, 0, vmr, 0xa0000 + i, i, 1, "vga-lowmem");
+		MR_NAMED(401, VP_WRITE, 0, emr, 0xfebc0000 + 4 * i, i, 4, "e1000-mmio");
+		MR_NAMED(401, VP_READ, 0, pmr, 0x2000 + i, 0, 1, "some-pio-dev");
+	}
+	/* the same folded offsets again, and a kept one */
+	for (int i = n - 10; i < n; i++)
+		MR(401, VP_WRITE, 0, vmr, 0xa0000 + i, i, 1);
+	MR(401, VP_WRITE, 0, vmr, 0xa0000, 0, 1);
+	EQ(mr_rows(vmr, &sum), VP_MR_CAP_OTHER, "vga: rows kept = cap");
+	EQ(sum, VP_MR_CAP_OTHER + 1, "vga: dispatches in kept rows");
+	CHECK(get_region(0, VP_WRITE, vmr, &r), "vga region");
+	EQ(r.offsets, VP_MR_CAP_OTHER, "vga: offsets");
+	EQ(r.folded, 100 + 10, "vga: folded dispatches");
+	EQ(r.map_full, 0, "vga: folded by the cap, not a full map");
+	EQ(r.size, 1, "vga: folded size");
+	EQ(mr_rows(emr, &sum), n, "e1000: every offset kept");
+	EQ(sum, n, "e1000: dispatches");
+	CHECK(get_region(0, VP_WRITE, emr, &r), "e1000 region");
+	EQ(r.folded, 0, "e1000: nothing folded");
+	EQ(mr_rows(pmr, &sum), n, "pio region: every port kept");
+	CHECK(get_region(0, VP_READ, pmr, &r), "pio region");
+	EQ(r.cap, VP_MR_CAP_TABLE, "pio region: no cap");
+}
+
+/*
+ * Bounded detail on the kernel path: an MMIO page keeps VP_ACC_PAGE_CAP
+ * addresses, its other addresses share the page's folded row, which takes
+ * everything an access row takes (exits to QEMU, their time); ports are not
+ * capped.
+ */
+static void test_acc_page_cap(void)
+{
+	__u32 tidv = VP_TID_FLAG | 410;
+	__u64 page = 0xa0000, fold = page | VP_ACC_FOLD;
+	int n = VP_ACC_PAGE_CAP + 50;
+	struct vp_acc_val a;
+
+	for (int i = 0; i < n; i++)
+		MMIO(410, 0, VP_MMIO_WRITE, 1, page + i, i);
+	EQ(get_acc(tidv, VP_MMIO, VP_WRITE, page).count, 1, "page: first address kept");
+	EQ(get_acc(tidv, VP_MMIO, VP_WRITE, page + VP_ACC_PAGE_CAP - 1).count, 1,
+	   "page: last address under the cap kept");
+	a = get_acc(tidv, VP_MMIO, VP_WRITE, fold);
+	EQ(a.count, 50, "page: the rest in the folded row");
+	/* a folded address again, through the thread's slot cache and without it */
+	MMIO(410, 0, VP_MMIO_WRITE, 1, page + n - 1, 0);
+	MMIO(410, 0, VP_MMIO_WRITE, 1, page + n - 1, 0);
+	MMIO(410, 0, VP_MMIO_WRITE, 1, page + 1, 0);
+	MMIO(410, 0, VP_MMIO_WRITE, 1, page + n - 2, 0);
+	EQ(get_acc(tidv, VP_MMIO, VP_WRITE, fold).count, 53, "page: folded again");
+	EQ(get_acc(tidv, VP_MMIO, VP_WRITE, page + 1).count, 2, "page: kept address again");
+	/* reads have their own cap; once it is reached, a read that exits to QEMU charges its
+	 * exit and QEMU time to the folded row */
+	for (int i = 0; i < (int)VP_ACC_PAGE_CAP; i++)
+		MMIO(410, 0, VP_MMIO_READ, 4, page + 4000 - i, 0);
+	RUN_ENTER(410, 1000, 3);
+	MMIO(410, 1100, VP_MMIO_READ_UNSATISFIED, 1, page + 2000, 0);
+	UEXIT(410, 1200, VP_KVM_EXIT_MMIO, 0);
+	RUN_EXIT(410, 1300);
+	RUN_ENTER(410, 1800, 3);
+	MMIO(410, 1900, VP_MMIO_READ, 1, page + 2000, 7);
+	for (int i = 0; i < 10; i++)
+		MMIO(410, 2000, VP_MMIO_READ, 1, page + 100 + i, 0);
+	a = get_acc(tidv, VP_MMIO, VP_READ, fold);
+	EQ(a.count, 11, "page: reads past the cap folded (the exiting one once)");
+	EQ(a.to_user, 1, "page: folded read went to QEMU");
+	EQ(a.user_ns, 500, "page: its QEMU time");
+	/* another page starts afresh */
+	MMIO(410, 0, VP_MMIO_WRITE, 1, page + 0x1000 + 5, 0);
+	EQ(get_acc(tidv, VP_MMIO, VP_WRITE, page + 0x1000 + 5).count, 1, "page: next page kept");
+	/* I/O ports: never capped */
+	for (int i = 0; i < n; i++)
+		PIO(410, 0, 1, 0x1000 + i, 1, 0);
+	EQ(get_acc(tidv, VP_PIO, VP_WRITE, 0x1000 + n - 1).count, 1, "ports: all kept");
+	CHECK(bpf_map_lookup_elem(
+		  bpf_map__fd(skel->maps.acc_idx),
+		  &(struct vp_acc_key){
+		      .vcpu = tidv, .space = VP_PIO, .dir = VP_WRITE, .addr = 0x1000 | VP_ACC_FOLD},
+		  &(__u32){0}),
+	      "ports: no folded row");
+	EQ(counter(VP_C_ACC_FOLD_FULL), 0, "page: folded by the cap, not a full map");
+}
+
+/*
+ * Full maps: detail goes, totals stay.  Run last: it fills mr_ops and acc_idx.
+ * The e1000 here stands for the device whose registers a VGA crowded out.
+ */
+static void test_maps_full(void)
+{
+	static struct fake_mr big, e1000x;
+	__u64 bmr = fake_mr(&big, &mr_system, 0, 0x100000000ULL, "e1000e-mmio");
+	__u64 emr = fake_mr(&e1000x, &mr_system, 0xfebc0000, 0x20000, "e1000-mmio");
+	struct vp_mr_region r = {};
+	__u32 tidv = VP_TID_FLAG | 420;
+	__u64 sum, rows, in_map = map_len(skel->maps.mr_ops, sizeof(struct vp_mr_key));
+	__u64 acc_used;
+
+	/* a table region (no cap) that fills mr_ops to the last entry */
+	for (__u64 i = 0; in_map + i < bpf_map__max_entries(skel->maps.mr_ops); i++)
+		MR_NAMED(420, VP_WRITE, 0, bmr, i * 4, 0, 4, "e1000e-mmio");
+	for (int i = 0; i < 3; i++) {
+		MR_NAMED(420, VP_WRITE, 0, emr, 0xfebc3818, i, 4, "e1000-mmio");
+		MR_NAMED(420, VP_READ, 0, emr, 0xfebc00c0 + 4 * i, i, 4, "e1000-mmio");
+	}
+	CHECK(get_region(0, VP_WRITE, emr, &r), "full: region");
+	EQ(r.folded, 3, "full: TDT writes counted in the region");
+	EQ(r.map_full, 3, "full: folded because the map was full");
+	CHECK(get_region(0, VP_READ, emr, &r), "full: region");
+	EQ(r.folded, 3, "full: ICR reads counted in the region");
+	rows = mr_rows(emr, &sum);
+	EQ(rows, 0, "full: no row for the crowded-out device");
+	EQ(counter(VP_C_DROPPED), 0, "full: nothing dropped");
+
+	/* acc_idx: ports (never capped) take every slot detail may take */
+	acc_used = map_len(skel->maps.acc_idx, sizeof(struct vp_acc_key));
+	for (__u64 i = 0;
+	     acc_used + i < bpf_map__max_entries(skel->maps.acc_vals) - VP_ACC_FOLD_SLOTS; i++)
+		PIO(420, 0, 1, (__u32)(0x10000 + i), 1, 0);
+	for (int i = 0; i < 4; i++)
+		MMIO(420, 0, VP_MMIO_WRITE, 4, 0xfebc3818, i);
+	MMIO(420, 0, VP_MMIO_WRITE, 4, 0xfebc3810, 0);
+	EQ(get_acc(tidv, VP_MMIO, VP_WRITE, 0xfebc3000 | VP_ACC_FOLD).count, 5,
+	   "full: accesses in their page's folded row");
+	CHECK(counter(VP_C_ACC_FOLD_FULL) > 0, "full: counted as folded by a full map");
+	EQ(counter(VP_C_DROPPED), 0, "full: nothing dropped");
 }
 
 /* The default device table folds the tail; --all (and JSON) list every row. */
@@ -581,9 +848,15 @@ int main(void)
 	test_slot_cache();
 	test_thread_slots();
 	test_usdt_and_e1000();
+	fake_mr(&mr_system, NULL, 0, ~0ULL, "system");
+	fake_mr(&mr_io, NULL, 0, 0x10000, "io");
+	test_mr_table_names();
+	test_mr_detail_cap();
+	test_acc_page_cap();
 	/* per-vCPU keys: exactly the 8 (vcpu, isa, reason) triples fed above, nothing else */
 	EQ(map_len(skel->maps.exit_idx, sizeof(struct vp_exit_key)), 8, "exits entries");
 	EQ(counter(VP_C_DROPPED), 0, "nothing dropped");
+	test_maps_full();
 	test_vexitprof_bpf__destroy(skel);
 	test_table_fold();
 	printf("ok %d checks\n", checks);
