@@ -21,6 +21,7 @@
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qemu/atomic.h"
+#include "qemu/main-loop.h"
 #include "qemu/timer.h"
 #include "hw/core/cpu.h"
 #include "system/tcg.h"
@@ -61,9 +62,9 @@ bool e1000_shadow_check(E1000Shadow *sh, Error **errp)
     return true;
 }
 
-void e1000_shadow_realize(E1000Shadow *sh, Object *owner, MemoryRegion *bar,
+bool e1000_shadow_realize(E1000Shadow *sh, Object *owner, MemoryRegion *bar,
                           uint32_t *mac_reg, const E1000OptOps *ops,
-                          void *dev)
+                          void *dev, Error **errp)
 {
     static const char *const names[E1000_SHADOW_RINGS] = {
         [E1000_SHADOW_RX] = "e1000-shadow-rx",
@@ -79,9 +80,18 @@ void e1000_shadow_realize(E1000Shadow *sh, Object *owner, MemoryRegion *bar,
         /*
          * Not migrated as RAM: the page is folded into mac_reg before
          * migration, so the stream stays that of upstream e1000.
+         * The allocation can fail (a hot-plugged device on a host short
+         * of memory): fail the device_add, not the VM.
          */
-        memory_region_init_ram_nomigrate(&sh->page[r], owner, names[r],
-                                         E1000_OPT_PAGE_SIZE, &error_fatal);
+        if (!memory_region_init_ram_nomigrate(&sh->page[r], owner, names[r],
+                                              E1000_OPT_PAGE_SIZE, errp)) {
+            /* The failed region has unparented itself; undo the others. */
+            while (--r >= 0) {
+                memory_region_del_subregion(bar, &sh->page[r]);
+                object_unparent(OBJECT(&sh->page[r]));
+            }
+            return false;
+        }
         sh->ram[r] = memory_region_get_ram_ptr(&sh->page[r]);
         memory_region_set_enabled(&sh->page[r], false);
         memory_region_add_subregion_overlap(bar, page_base[r], &sh->page[r],
@@ -89,6 +99,7 @@ void e1000_shadow_realize(E1000Shadow *sh, Object *owner, MemoryRegion *bar,
         sh->active[r] = false;
     }
     sh->poll_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, poll_timer_cb, sh);
+    return true;
 }
 
 void e1000_shadow_unrealize(E1000Shadow *sh)
@@ -197,8 +208,8 @@ static void fold(E1000Shadow *sh, int ring)
 }
 
 /*
- * Runs on each vCPU after the TLB flush that the unmap queued for it (work
- * queued on a vCPU runs in order), so that vCPU no longer reaches the page.
+ * Runs on each vCPU after the TLB flush that the unmap queued for it
+ * (queue_late_checks), so that vCPU no longer reaches the page.
  * A tail it stored there after the fold is applied as a trapped write would
  * have been, unless a trapped write has moved the tail since.
  */
@@ -229,6 +240,31 @@ static void late_store_check(CPUState *cpu, run_on_cpu_data data)
 }
 
 /*
+ * The check must run on each vCPU after the TLB flush of the unmap, which
+ * tcg_commit() queues on it when the memory transaction commits.  That is
+ * not necessarily when memory_region_set_enabled() returns: a caller may
+ * have opened an outer transaction (memory_region_transaction_begin()),
+ * and then the commit, and the flush, come later.  So the checks are queued
+ * from a bottom half: it runs from the main loop, outside any transaction
+ * (a transaction is opened and committed under the BQL without releasing
+ * it), hence after the commit, and work queued on a vCPU runs in order.
+ */
+static void queue_late_checks(void *opaque)
+{
+    E1000Shadow *sh = opaque;
+    Object *owner = sh->owner;
+    CPUState *cpu;
+
+    if (!sh->unrealized) {
+        CPU_FOREACH(cpu) {
+            object_ref(owner);
+            async_run_on_cpu(cpu, late_store_check, RUN_ON_CPU_HOST_PTR(sh));
+        }
+    }
+    object_unref(owner);
+}
+
+/*
  * Under TCG the unmap reaches a running vCPU only when it next leaves
  * generated code and flushes its TLB (tcg_commit defers it), so until then
  * its stores still land in the page.  KVM's memory slot update waits for
@@ -236,17 +272,13 @@ static void late_store_check(CPUState *cpu, run_on_cpu_data data)
  */
 static void watch_late_stores(E1000Shadow *sh, int ring)
 {
-    CPUState *cpu;
-
     if (!tcg_enabled()) {
         return;
     }
     sh->late_check[ring] = true;
     sh->folded_tail[ring] = sh->mac_reg[E1000_OPT_IDX(tail_off[ring])];
-    CPU_FOREACH(cpu) {
-        object_ref(sh->owner);
-        async_run_on_cpu(cpu, late_store_check, RUN_ON_CPU_HOST_PTR(sh));
-    }
+    object_ref(sh->owner);
+    aio_bh_schedule_oneshot(qemu_get_aio_context(), queue_late_checks, sh);
 }
 
 void e1000_shadow_deactivate(E1000Shadow *sh, int ring)

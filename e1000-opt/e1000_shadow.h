@@ -53,9 +53,10 @@ typedef struct E1000Shadow {
 } E1000Shadow;
 
 bool e1000_shadow_check(E1000Shadow *sh, Error **errp);
-void e1000_shadow_realize(E1000Shadow *sh, Object *owner, MemoryRegion *bar,
+/* Create the shadow pages (hidden) over @bar; false and @errp on failure. */
+bool e1000_shadow_realize(E1000Shadow *sh, Object *owner, MemoryRegion *bar,
                           uint32_t *mac_reg, const E1000OptOps *ops,
-                          void *dev);
+                          void *dev, Error **errp);
 void e1000_shadow_unrealize(E1000Shadow *sh);
 /* Start shadowing ring @ring's page (the guest just wrote its tail). */
 void e1000_shadow_activate(E1000Shadow *sh, int ring);

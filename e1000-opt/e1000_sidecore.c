@@ -8,7 +8,13 @@
  * TX emulation.  After spin_us without work it parks: with shadowing it
  * first restores trapping, so the guest's next tail write costs exactly one
  * exit, which wakes it.  It takes the BQL only around real work and does
- * nothing while the VM is stopped.
+ * nothing while the VM is stopped or suspended.
+ *
+ * The thread never blocks on the BQL (sidecore_lock): unrealize holds the
+ * BQL while it joins the thread, because dropping it there would let
+ * timers, the net layer and this thread's own park() run against a device
+ * that is half torn down (a guest-triggered unplug runs on a vCPU thread,
+ * in the middle of an I/O write).
  *
  * Copyright (c) 2026 vexit authors
  *
@@ -24,6 +30,7 @@
 #include "qemu/processor.h"
 #include "qemu/rcu.h"
 #include "qemu/timer.h"
+#include "system/cpus.h"
 #include "e1000_sidecore.h"
 
 bool e1000_sidecore_check(E1000Sidecore *sc, Error **errp)
@@ -48,6 +55,34 @@ static bool has_work(E1000Sidecore *sc)
            (sc->shadow && e1000_shadow_tail_moved(sc->shadow));
 }
 
+/*
+ * Take the BQL, or return false once unrealize has asked the thread to
+ * stop: unrealize joins the thread with the BQL held, so the thread must
+ * not block waiting for it.  Between tries it yields (relaxes, if pinned),
+ * and after a while it sleeps, so a BQL held for long (by a migration's
+ * last stage, say) does not cost a CPU.
+ */
+static bool sidecore_lock(E1000Sidecore *sc)
+{
+    unsigned tries = 0;
+
+    while (!bql_trylock()) {
+        if (qatomic_read(&sc->stop)) {
+            return false;
+        }
+        if (++tries < 100) {
+            if (sc->cpu >= 0) {
+                cpu_relax();
+            } else {
+                sched_yield();
+            }
+        } else {
+            g_usleep(50);
+        }
+    }
+    return true;
+}
+
 /* Called with the BQL held. */
 static void run_tx(E1000Sidecore *sc)
 {
@@ -63,7 +98,9 @@ static void park(E1000Sidecore *sc)
 {
     if (sc->shadow) {
         /* Trap again, so the next tail write costs one exit and wakes us. */
-        bql_lock();
+        if (!sidecore_lock(sc)) {
+            return;
+        }
         e1000_shadow_deactivate_all(sc->shadow);
         bql_unlock();
     }
@@ -83,12 +120,24 @@ static void *sidecore_thread(void *opaque)
     rcu_register_thread();
     while (!qatomic_read(&sc->stop)) {
         if (qatomic_read(&sc->vm_running) && has_work(sc)) {
-            bql_lock();
-            /* Stop is only set with the BQL held: checked under it. */
-            if (!sc->stop && runstate_is_running()) {
+            bool ran = false;
+
+            if (!sidecore_lock(sc)) {
+                break;
+            }
+            if (runstate_is_running()) {
                 run_tx(sc);
+                ran = true;
             }
             bql_unlock();
+            if (!ran) {
+                /*
+                 * Not running, and neither a VM change state handler nor
+                 * a suspend notifier said so: the work stays, so do not
+                 * spin on it.
+                 */
+                g_usleep(1000);
+            }
             idle_since = get_clock();
         } else if (qatomic_read(&sc->vm_running) &&
                    get_clock() - idle_since < (int64_t)sc->spin_us * 1000) {
@@ -121,7 +170,30 @@ static void vm_state_cb(void *opaque, bool running, RunState state)
 {
     E1000Sidecore *sc = opaque;
 
-    qatomic_set(&sc->vm_running, running);
+    /* A suspended VM migrated in is "started" into RUN_STATE_SUSPENDED. */
+    qatomic_set(&sc->vm_running, running && state != RUN_STATE_SUSPENDED);
+    qemu_event_set(&sc->wake);
+}
+
+/*
+ * Suspend (ACPI S3) pauses the vCPUs without stopping the VM, so VM change
+ * state handlers do not run: without these notifiers the thread would keep
+ * finding work it may not do and take and drop the BQL at full speed until
+ * wake-up.
+ */
+static void suspend_cb(Notifier *n, void *data)
+{
+    E1000Sidecore *sc = container_of(n, E1000Sidecore, suspend);
+
+    qatomic_set(&sc->vm_running, false);
+    qemu_event_set(&sc->wake);
+}
+
+static void wakeup_cb(Notifier *n, void *data)
+{
+    E1000Sidecore *sc = container_of(n, E1000Sidecore, wakeup);
+
+    qatomic_set(&sc->vm_running, runstate_is_running());
     qemu_event_set(&sc->wake);
 }
 
@@ -145,6 +217,10 @@ void e1000_sidecore_realize(E1000Sidecore *sc, E1000Shadow *shadow,
     }
     qemu_event_init(&sc->wake, false);
     sc->vmse = qemu_add_vm_change_state_handler(vm_state_cb, sc);
+    sc->suspend.notify = suspend_cb;
+    qemu_register_suspend_notifier(&sc->suspend);
+    sc->wakeup.notify = wakeup_cb;
+    qemu_register_wakeup_notifier(&sc->wakeup);
     qemu_thread_create(&sc->thread, tname, sidecore_thread, sc,
                        QEMU_THREAD_JOINABLE);
     if (sc->cpu >= 0) {
@@ -168,12 +244,13 @@ void e1000_sidecore_unrealize(E1000Sidecore *sc)
     qatomic_set(&sc->stop, true);
     qemu_event_set(&sc->wake);
     /*
-     * The thread may be waiting for the BQL we hold; it re-checks stop
-     * under the BQL and leaves without touching the device.
+     * Joined with the BQL held: the thread never blocks on it
+     * (sidecore_lock), so nothing else runs against the device while it
+     * is torn down.
      */
-    bql_unlock();
     qemu_thread_join(&sc->thread);
-    bql_lock();
+    notifier_remove(&sc->suspend);
+    notifier_remove(&sc->wakeup);
     qemu_del_vm_change_state_handler(sc->vmse);
     qemu_event_destroy(&sc->wake);
     sc->started = false;
@@ -187,12 +264,4 @@ bool e1000_sidecore_claim_tx(E1000Sidecore *sc)
     qatomic_set(&sc->kicked, true);
     qemu_event_set(&sc->wake);
     return true;
-}
-
-void e1000_sidecore_post_load(E1000Sidecore *sc)
-{
-    if (sc->started) {
-        qatomic_set(&sc->kicked, true);
-        qemu_event_set(&sc->wake);
-    }
 }

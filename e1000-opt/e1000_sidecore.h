@@ -9,6 +9,7 @@
 #ifndef HW_NET_E1000_SIDECORE_H
 #define HW_NET_E1000_SIDECORE_H
 
+#include "qemu/notify.h"
 #include "qemu/thread.h"
 #include "system/runstate.h"
 #include "e1000_opt.h"
@@ -27,6 +28,8 @@ typedef struct E1000Sidecore {
     bool kicked;        /* a trapped TX request is waiting */
     bool vm_running;
     VMChangeStateEntry *vmse;
+    Notifier suspend;
+    Notifier wakeup;
 
     E1000Shadow *shadow; /* NULL unless x-shadow-regs is on */
     const E1000OptOps *ops;
@@ -43,11 +46,5 @@ void e1000_sidecore_unrealize(E1000Sidecore *sc);
  * the sidecore: it has been woken and the caller must not run TX itself.
  */
 bool e1000_sidecore_claim_tx(E1000Sidecore *sc);
-/*
- * After migration: TX the guest queued before the save may not have been
- * done (the thread does nothing while the VM is stopped, and its pending
- * kick is not migrated), so kick once; it runs when the VM does.
- */
-void e1000_sidecore_post_load(E1000Sidecore *sc);
 
 #endif

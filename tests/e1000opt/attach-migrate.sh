@@ -23,7 +23,7 @@ fail() {
 	exit 1
 }
 q() { qmp "$QMPS" "$@" >>"$OUT/qmp.log" 2>&1 || fail "QMP $* failed: $(tail -n 2 "$OUT/qmp.log")"; }
-r() { rec "${MODE}_$1" "$2"; }
+r() { rec "${OUT_PREFIX:-$MODE}_$1" "$2"; }
 pktgen_frames() {
 	ip netns exec "$VEXIT_NETNS" nft -j list counter netdev vexit pktgen |
 		jq '[.nftables[] | select(.counter) | .counter.packets][0] // 0'

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# e1000-opt: ACPI S3 suspend during TX with the sidecore.  Suspend pauses
+# the vCPUs without stopping the VM, so VM change state handlers do not run;
+# the sidecore learns of it from suspend/wakeup notifiers and parks.  Before
+# that, with TX work left at the suspend, it took and dropped the BQL at full
+# speed until the wake-up.
+# The guest runs pktgen; tests/e1000opt/attach-suspend.sh suspends it (PM1a_CNT
+# write, as the guest's OS would), reads TDH/TDT, measures CPU time over 3 s
+# from /proc/PID/task/*/stat, then QMP system_wakeup:
+#  - the VM is suspended; the host receives nothing meanwhile;
+#  - the sidecore thread uses < 5% of a CPU, QEMU as a whole < 15%;
+#  - after system_wakeup the VM runs and traffic resumes (the wake-up resets
+#    the machine; the guest boots again and reruns pktgen to the end);
+#  - one sidecore thread throughout.
+# Two configurations: x-sidecore=on alone (every TDT write traps and kicks
+# the thread) and all three stages.  Whether TX work was pending at the
+# suspend (TDH != TDT) is printed; the test needs it in at least one of the
+# runs, since without pending work the old code did not spin either.
+source "$(dirname "$0")/lib.sh"
+source "$TOP/tests/e1000opt-lib.sh"
+need_guest
+export E1OPT_TOP=$TOP
+N=400000
+pending_runs=0
+for c in "side x-sidecore=on" "all $ALL_ON"; do
+	read -r name props <<<"$c"
+	export OUT=$T_TMP/$name QMPS=$T_TMP/$name.qmp
+	mkdir -p "$OUT"
+	r() { cat "$OUT/$1" 2>/dev/null || echo "(not recorded)"; }
+	vm "$name" --nic "e1000,$props" --workload "pktgen:$N" --qmp "$QMPS" --allow-reboot \
+		--timeout 300 --attach "bash $E1OPT/attach-suspend.sh"
+	[ ! -s "$OUT/error" ] || die "$name: $(cat "$OUT/error")"
+	echo "  $name: at the suspend TDH=$(r tdh) TDT=$(r tdt)"
+	[ "$(r tdh)" != "$(r tdt)" ] && pending_runs=$((pending_runs + 1))
+	expect_eq "$name: suspended" "$(r status_suspended)" suspended
+	expect_eq "$name: nothing sent while suspended" "$(r rx_suspended)" 0
+	expect_le "$name: sidecore thread CPU % while suspended" "$(r side_cpu)" 5
+	expect_le "$name: QEMU CPU % while suspended" "$(r qemu_cpu)" 15
+	expect_eq "$name: sidecore threads while suspended" "$(r threads_suspended)" 1
+	expect_eq "$name: running after system_wakeup" "$(r status_woken)" running
+	expect_eq "$name: traffic resumed" "$(r resumed)" 1
+	expect_eq "$name: sidecore threads after the wake-up" "$(r threads_woken)" 1
+	expect_eq "$name: scripts/vm exit status" "$VM_RC" 0
+	jcheck "$name: guest ok (the boot after the wake-up)" '.ok == true'
+	expect_eq "$name: pktgen frames sent (after the wake-up)" "$(j .result.sent)" $N
+done
+expect_ge "runs suspended with TX work pending" $pending_runs 1
