@@ -17,13 +17,10 @@
 
 #define SHADOW_RESERVE (4096 + 2 * 1024 * 1024)
 
-void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+static int fail_this(size_t len, int prot, int flags)
 {
-	static void *(*next)(void *, size_t, int, int, int, off_t);
 	const char *path = getenv("FAILMMAP_FILE");
 
-	if (!next)
-		next = (void *(*)(void *, size_t, int, int, int, off_t))dlsym(RTLD_NEXT, "mmap");
 	if (path && len == SHADOW_RESERVE && prot == PROT_NONE && (flags & MAP_ANONYMOUS)) {
 		FILE *f = fopen(path, "r+");
 		int k;
@@ -44,12 +41,34 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 					fprintf(f, "failed mmap of %zu bytes\n", len);
 					fclose(f);
 				}
-				errno = ENOMEM;
-				return MAP_FAILED;
+				return 1;
 			}
 		} else if (f) {
 			fclose(f);
 		}
 	}
+	return 0;
+}
+
+static void *inject(const char *sym, void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	void *(*next)(void *, size_t, int, int, int, off_t);
+
+	if (fail_this(len, prot, flags)) {
+		errno = ENOMEM;
+		return MAP_FAILED;
+	}
+	next = (void *(*)(void *, size_t, int, int, int, off_t))dlsym(RTLD_NEXT, sym);
 	return next(addr, len, prot, flags, fd, off);
+}
+
+/* QEMU is built with _FILE_OFFSET_BITS=64 and calls mmap64. */
+void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return inject("mmap64", addr, len, prot, flags, fd, off);
+}
+
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return inject("mmap", addr, len, prot, flags, fd, off);
 }
