@@ -19,6 +19,7 @@ raises :class:`QemuHang` instead of hanging the test.
 """
 
 import base64
+import fcntl
 import json
 import os
 import select
@@ -26,6 +27,7 @@ import socket
 import struct
 import subprocess
 import tempfile
+import termios
 import threading
 import time
 
@@ -434,6 +436,12 @@ class QemuVM:
                 raise QtestError("netdev reader did not park")
         else:
             self._net_go.set()
+
+    def net_pending_bytes(self):
+        """Bytes QEMU has written to the netdev socket that the reader has
+        not taken yet (FIONREAD on our end of the Unix stream socket)."""
+        buf = fcntl.ioctl(self._net.fileno(), termios.FIONREAD, b"\0" * 4)
+        return struct.unpack("i", buf)[0]
 
     def send_frame(self, frame):
         """Inject one frame towards the device (guest RX)."""
