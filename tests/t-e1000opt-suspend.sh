@@ -42,6 +42,6 @@ for c in "side x-sidecore=on" "all $ALL_ON"; do
 	expect_eq "$name: sidecore threads after the wake-up" "$(r threads_woken)" 1
 	expect_eq "$name: scripts/vm exit status" "$VM_RC" 0
 	jcheck "$name: guest ok (the boot after the wake-up)" '.ok == true'
-	expect_eq "$name: pktgen frames sent (after the wake-up)" "$(j .result.sent)" $N
+	expect_eq "$name: pktgen frames sent (after the wake-up)" "$(j '.result.steps[0].result.sent')" $N
 done
 expect_ge "runs suspended with TX work pending" $pending_runs 1

@@ -12,7 +12,7 @@ fail() {
 	exit 1
 }
 q() { qmp "$QMPS" "$@" >>"$OUT/qmp.log" 2>&1 || fail "QMP $* failed: $(tail -n 2 "$OUT/qmp.log")"; }
-hmp() { qmp "$QMPS" "{\"execute\":\"human-monitor-command\",\"arguments\":{\"command-line\":\"$1\"}}" | jq -r .; }
+hmp() { qmp "$QMPS" "{\"execute\":\"human-monitor-command\",\"arguments\":{\"command-line\":\"$1\"}}" | jq -r . | tr -d "\r"; }
 status() { qmp "$QMPS" query-status | jq -r .status; }
 # ticks TASK-STAT-FILE: utime + stime in clock ticks.
 ticks() { sed 's/.*) //' "$1" | awk '{ print $12 + $13 }'; }
