@@ -300,8 +300,9 @@ struct tp_prog {
 
 #define H(x) (1u << (x))
 
+/* exe: /proc/PID/exe (attach through it); name: the executable's path, for messages */
 static int attach_usdt(struct vexitprof_bpf *skel, struct attach_state *as, const char *exe,
-		       bool *e1000)
+		       const char *name, bool *e1000)
 {
 	struct {
 		struct bpf_program *prog;
@@ -337,7 +338,7 @@ static int attach_usdt(struct vexitprof_bpf *skel, struct attach_state *as, cons
 				continue;
 			}
 			fprintf(stderr, "vexitprof: cannot attach USDT qemu:%s in %s: %s\n",
-				u[i].name, exe, strerror(errno));
+				u[i].name, name, strerror(errno));
 			return -1;
 		}
 		if (as_add(as, l, u[i].name))
@@ -354,7 +355,7 @@ static int attach_usdt(struct vexitprof_bpf *skel, struct attach_state *as, cons
 			"vexitprof: %s has %d of the %d e1000 USDT probes (no qemu:%s): "
 			"per-packet figures would be wrong; --no-packet-probes profiles without "
 			"them\n",
-			exe, ok_e1000, n_e1000, missing);
+			name, ok_e1000, n_e1000, missing);
 		return -1;
 	}
 	*e1000 = ok_e1000 > 0;
@@ -702,7 +703,7 @@ int main(int argc, char **argv)
 		if (!strcmp(as.names[i], "kvm_exit"))
 			rep.exit_tp = true;
 	if (usdt > 0) {
-		if (attach_usdt(skel, &as, path, &e1000))
+		if (attach_usdt(skel, &as, path, exe, &e1000))
 			goto out;
 		rep.usdt = true;
 		rep.e1000_usdt = e1000;

@@ -64,6 +64,58 @@ mkdir -p "$T_TMP/fake/events/sched"
 run_vp 6 "no kvm tracepoints" -p $QPID -d 1 --tracefs "$T_TMP/fake"
 grep -q "no kvm tracepoints" "$T_TMP/err" || die "message"
 
+# -i prints tables: refused with --json or --folded, whose output they would break
+for o in --json --folded; do
+	rc=0
+	"$VEXITPROF" -p $QPID -i 1 -d 1 $o >"$T_TMP/out" 2>"$T_TMP/err" || rc=$?
+	expect_eq "-i with $o: exit code" "$rc" 2
+	check "-i with $o: says why" grep -q -- "-i prints live tables to stdout: not with $o" "$T_TMP/err"
+	check "-i with $o: nothing on stdout" test ! -s "$T_TMP/out"
+done
+
+# Output that cannot be written.  The lock file goes away after every run.
+LOCK=/run/vexitprof/$QPID.lock
+# A flame graph path that cannot be created is refused before profiling (-d 5 would take 5 s).
+t0=$(date +%s%N)
+run_vp 2 "--flamegraph in a missing directory" -p $QPID -d 5 --json --flamegraph "$T_TMP/nodir/fg.svg"
+expect_le "... refused at once (ms)" $((($(date +%s%N) - t0) / 1000000)) 3000
+grep -q -- "--flamegraph $T_TMP/nodir/fg.svg: cannot write: No such file or directory" "$T_TMP/err" ||
+	die "message"
+check "... nothing on stdout" test ! -s "$T_TMP/out"
+check "... lock file removed" test ! -e "$LOCK"
+# stdout on a full device: exit 8, not a silent loss
+mark_progs
+rc=0
+"$VEXITPROF" -p $QPID -d 1 --json >/dev/full 2>"$T_TMP/err" || rc=$?
+cat "$T_TMP/err"
+expect_eq "stdout full: exit code" "$rc" 8
+expect_eq "stdout full: one line" "$(wc -l <"$T_TMP/err")" 1
+check "stdout full: says so" grep -q "cannot write the report to standard output: No space left on device" "$T_TMP/err"
+check "stdout full: nothing left attached" no_prog_left
+check "stdout full: lock file removed" test ! -e "$LOCK"
+# stdout a pipe whose reader is gone (live mode): exit 8, not death by SIGPIPE (141)
+set +o pipefail
+"$VEXITPROF" -p $QPID -i 0.2 -d 5 2>"$T_TMP/err" | true
+rc=${PIPESTATUS[0]}
+set -o pipefail
+cat "$T_TMP/err"
+expect_eq "stdout pipe closed: exit code" "$rc" 8
+check "stdout pipe closed: says so" grep -q "cannot write the report to standard output: Broken pipe" "$T_TMP/err"
+check "stdout pipe closed: lock file removed" test ! -e "$LOCK"
+# the flame graph cannot be written: exit 8, and the JSON report still comes out
+run_vp 8 "--flamegraph on a full device" -p $QPID -d 1 --json --flamegraph /dev/full
+grep -q "cannot write flame graph /dev/full: No space left on device" "$T_TMP/err" || die "message"
+expect_eq "--flamegraph on a full device: JSON report printed" "$(jq .pid "$T_TMP/out")" "$QPID"
+# A lock file left by a vexitprof that was killed (no flock on it) does not block.
+mkdir -p /run/vexitprof
+echo 4000001 >"$LOCK"
+rc=0
+"$VEXITPROF" -p $QPID -d 1 --json --flamegraph "$T_TMP/fg.svg" >"$T_TMP/out" 2>"$T_TMP/err" || rc=$?
+cat "$T_TMP/err"
+expect_eq "stale lock file: exit code" "$rc" 0
+check "stale lock file: removed after the run" test ! -e "$LOCK"
+check "flame graph written" grep -q "</svg>" "$T_TMP/fg.svg"
+
 # QEMU without USDT: our QEMU with its USDT notes stripped
 objcopy --remove-section .note.stapsdt "$QEMU" "$T_TMP/qemu-system-x86_64-nousdt"
 start_qemu "$T_TMP/qemu-system-x86_64-nousdt"
@@ -102,6 +154,8 @@ VP=$!
 for _ in $(seq 100); do [ -e "$T_TMP/ready" ] && break; sleep 0.1; done
 run_vp 7 "second vexitprof" -p $NOUSDT -d 1
 grep -q "already being profiled by vexitprof pid $VP" "$T_TMP/err" || die "message"
+# the refused one leaves the holder's lock file alone
+expect_eq "lock file still names the first vexitprof" "$(cat "/run/vexitprof/$NOUSDT.lock")" "$VP"
 
 # SIGINT: detach, report, exit 0, nothing left
 check "first one attached" bpftool prog show name tp_kvm_mmio
@@ -111,6 +165,7 @@ wait $VP || rc=$?
 expect_eq "SIGINT: exit code" "$rc" 0
 check "SIGINT: report printed" grep -q "^Device accesses" "$T_TMP/out1"
 check "SIGINT: nothing left attached" no_prog_left
+check "SIGINT: lock file removed" test ! -e "/run/vexitprof/$NOUSDT.lock"
 # SIGTERM, with USDT attached
 start_qemu "$QEMU"
 rm -f "$T_TMP/ready"
@@ -125,3 +180,63 @@ wait $VP || rc=$?
 expect_eq "SIGTERM: exit code" "$rc" 0
 check "SIGTERM: nothing left attached" no_prog_left
 check "SIGTERM: no uprobe left" bash -c "! grep -q qemu /sys/kernel/tracing/uprobe_events"
+check "SIGTERM: lock file removed" test ! -e "/run/vexitprof/$QPID.lock"
+
+# QEMU's binary removed after QEMU started: /proc/PID/exe still reads, USDT still attaches
+mkdir "$T_TMP/gone"
+cp "$QEMU" "$T_TMP/gone/qemu-system-x86_64"
+start_qemu "$T_TMP/gone/qemu-system-x86_64"
+rm "$T_TMP/gone/qemu-system-x86_64"
+rc=0
+"$VEXITPROF" -p $QPID -d 1 --json >"$T_TMP/out" 2>"$T_TMP/err" || rc=$?
+cat "$T_TMP/err"
+expect_eq "binary removed: exit code" "$rc" 0
+expect_eq "binary removed: USDT attached" "$(jq .usdt "$T_TMP/out")" true
+check "binary removed: nothing on stderr" test ! -s "$T_TMP/err"
+
+# QEMU's binary cannot be read (execute-only, and vexitprof lacks CAP_DAC_OVERRIDE):
+# that is not "no USDT probes"
+mkdir "$T_TMP/xo"
+cp "$QEMU" "$T_TMP/xo/qemu-system-x86_64"
+chmod 0111 "$T_TMP/xo/qemu-system-x86_64"
+start_qemu "$T_TMP/xo/qemu-system-x86_64"
+NOREAD="setpriv --bounding-set -dac_override,-dac_read_search"
+rc=0
+$NOREAD "$VEXITPROF" -p $QPID -d 1 --json >"$T_TMP/out" 2>"$T_TMP/err" || rc=$?
+cat "$T_TMP/err"
+expect_eq "binary unreadable: exit code" "$rc" 5
+expect_eq "binary unreadable: one line" "$(wc -l <"$T_TMP/err")" 1
+check "binary unreadable: says so" grep -q "cannot read QEMU's executable /proc/$QPID/exe ($T_TMP/xo/qemu-system-x86_64): Permission denied" "$T_TMP/err"
+check "binary unreadable: lock file removed" test ! -e "/run/vexitprof/$QPID.lock"
+rc=0
+$NOREAD "$VEXITPROF" -p $QPID -d 1 --json --no-usdt >"$T_TMP/out" 2>"$T_TMP/err" || rc=$?
+expect_eq "binary unreadable, --no-usdt: exit code" "$rc" 0
+
+# A QEMU with some of the e1000 probes but not all: per-packet figures would be
+# wrong, so refused (1) unless --no-packet-probes.  Rename e1000_rx_frame in
+# a copy's USDT notes.
+objcopy --dump-section .note.stapsdt="$T_TMP/notes" "$QEMU" "$T_TMP/scratch.elf"
+rm "$T_TMP/scratch.elf"
+python3 - "$T_TMP/notes" <<'PY'
+import sys
+p = sys.argv[1]
+b = open(p, "rb").read()
+old, new = b"qemu\0e1000_rx_frame\0", b"qemu\0e1000_rx_framX\0"
+assert b.count(old) == 1, b.count(old)
+open(p, "wb").write(b.replace(old, new))
+PY
+mkdir "$T_TMP/partial"
+objcopy --update-section .note.stapsdt="$T_TMP/notes" "$QEMU" "$T_TMP/partial/qemu-system-x86_64"
+start_qemu "$T_TMP/partial/qemu-system-x86_64"
+mark_progs
+run_vp 1 "partial e1000 probes" -p $QPID -d 1 --json --flamegraph "$T_TMP/partial.svg"
+grep -q "has 3 of the 4 e1000 USDT probes (no qemu:e1000_rx_frame).*--no-packet-probes" "$T_TMP/err" ||
+	die "message"
+check "partial e1000 probes: the flame graph file it created is removed" test ! -e "$T_TMP/partial.svg"
+check "partial e1000 probes: nothing left attached" no_prog_left
+check "partial e1000 probes: lock file removed" test ! -e "/run/vexitprof/$QPID.lock"
+rc=0
+"$VEXITPROF" -p $QPID -d 1 --json --no-packet-probes >"$T_TMP/out" 2>"$T_TMP/err" || rc=$?
+cat "$T_TMP/err"
+expect_eq "partial e1000 probes, --no-packet-probes: exit code" "$rc" 0
+expect_eq "partial e1000 probes, --no-packet-probes: USDT attached" "$(jq .usdt "$T_TMP/out")" true
