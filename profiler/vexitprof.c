@@ -508,12 +508,13 @@ static int check_stdout(bool final)
 }
 
 /* Returns 0, or the exit code (one line printed per failure). */
+/* t0 .. t1: the profile's span (t1 0: now) */
 static int print_report(struct vp_report *r, struct vexitprof_bpf *skel, struct vp_mtree *mt,
-			bool stats, double trap_ns, double t0, bool final)
+			bool stats, double trap_ns, double t0, double t1, bool final)
 {
 	int rc;
 
-	r->duration_s = mono() - t0;
+	r->duration_s = (t1 ? t1 : mono()) - t0;
 	/* stacks always start with the vCPU */
 	rc = collect(r, skel, mt, stats, trap_ns, env.per_vcpu || (final && env.folded));
 	if (rc)
@@ -577,7 +578,7 @@ int main(int argc, char **argv)
 	char exe[256] = "", path[64];
 	int err, lockfd, holder, stats_fd = -1, rc = VP_EXIT_ERROR, usdt;
 	bool stats = false, fg_created = false;
-	double t0, next_live, trap_ns = 0;
+	double t0, t_end, next_live, trap_ns = 0;
 	bool e1000 = false;
 
 	argp_err_exit_status = VP_EXIT_USAGE;
@@ -758,7 +759,7 @@ int main(int argc, char **argv)
 		}
 		if (env.interval && now >= next_live) {
 			next_live += env.interval;
-			rc = print_report(&rep, skel, env.qmp ? &mt : NULL, stats, trap_ns, t0,
+			rc = print_report(&rep, skel, env.qmp ? &mt : NULL, stats, trap_ns, t0, 0,
 					  false);
 			if (rc)
 				goto out;
@@ -776,8 +777,9 @@ int main(int argc, char **argv)
 		if (nap > 0)
 			usleep((useconds_t)(nap * 1e6));
 	}
-	/* the profile ends now; detaching below takes a while */
+	/* the profile ends now; detaching below takes a while (and is not in the rates) */
 	__atomic_store_n(&skel->bss->vp_closed, 1, __ATOMIC_SEQ_CST);
+	t_end = mono();
 	/* a vCPU count taken at the start misses threads created later */
 	if (!rep.qemu_exited) {
 		int n = target_vcpu_threads(env.pid, NULL, NULL);
@@ -790,7 +792,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < as.n; i++)
 		bpf_link__destroy(as.links[i]);
 	as.n = 0;
-	rc = print_report(&rep, skel, env.qmp ? &mt : NULL, stats, trap_ns, t0, true);
+	rc = print_report(&rep, skel, env.qmp ? &mt : NULL, stats, trap_ns, t0, t_end, true);
 out:
 	for (int i = 0; i < as.n; i++)
 		bpf_link__destroy(as.links[i]);
