@@ -21,6 +21,12 @@
  * current access / exit / exit to QEMU is known (their array slots are
  * cached in struct vp_thread); no clock read where no time is needed; plain
  * adds (each aggregate slot has one writer thread, see vexitprof.h).
+ * Bounded detail (vexitprof.h) stays off the hot path: a memory_region_ops
+ * dispatch at a known offset is one mr_ops lookup, as before; only a new
+ * offset, or one past its region's cap, also looks up its region
+ * (mr_regions).  A kernel-seen access at a known address is one acc_idx
+ * lookup (none while the thread's slot cache holds it); a new address, or
+ * one past its page's cap, also looks up its page (acc_pages).
  */
 #ifndef VP_HANDLERS_BPF_H
 #define VP_HANDLERS_BPF_H
