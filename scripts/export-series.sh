@@ -3,7 +3,10 @@
 # build/series/ (or $1): qemu-patches/ with the e1000-opt/ sources added as
 # their own patch right before the first patch that builds them.  This is
 # the form to send or apply elsewhere; in this repository the sources live
-# once, in e1000-opt/, and scripts/build-qemu.sh copies them in.
+# once, in e1000-opt/, and scripts/build-qemu.sh copies them in.  Every
+# commit of the result must build (tests/t-qemu-patches.sh checks it), so
+# what the sources use from QEMU's core (bql_trylock(), 0003) comes in
+# patches before the first one that builds them.
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-$TOP/build/series}

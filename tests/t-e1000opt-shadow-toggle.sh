@@ -6,7 +6,7 @@
 # both directions and request/response traffic keep the memory map
 # changing under the running vCPU.  Two bugs showed up this way:
 #  - QEMU 10.0.2's TCG could enter generated code with a cached address
-#    space dispatch that RCU had already freed (qemu-patches/0008); ASAN
+#    space dispatch that RCU had already freed (qemu-patches/0009); ASAN
 #    reported the use-after-free in about one run in three;
 #  - a tail the vCPU stored between the unmap and its TLB flush was lost
 #    (e1000_shadow.c: late_store_check).
