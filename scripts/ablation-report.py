@@ -273,6 +273,18 @@ def gnuplot(script, dat):
     subprocess.run(["gnuplot"], input=script, text=True, check=True)
 
 
+def svg_plot(out, name, height, title, ylabel, style, plot, dat):
+    """A 900 x HEIGHT bar chart OUT/NAME of DAT; STYLE: its own set lines."""
+    gnuplot(f"""set terminal svg size 900,{height} dynamic font "sans,11"
+set output "{out}/{name}"
+set title "{title}"
+set ylabel "{ylabel}"
+{style}set xtics rotate by -20
+set grid ytics
+{plot}
+""", dat)
+
+
 def plots(out, order, sel, regs_by_cfg, wls):
     dat = os.path.join(out, "ablation-plot.dat")
     if "pktgen-60" in wls:
@@ -281,17 +293,11 @@ def plots(out, order, sel, regs_by_cfg, wls):
                 m, lo, hi = med_range([num(r["throughput"]) for r in sel(c, "pktgen-60")])
                 if m is not None:
                     f.write(f'"{c}" {m / 1000:.3f} {lo / 1000:.3f} {hi / 1000:.3f}\n')
-        gnuplot(f"""set terminal svg size 900,420 dynamic font "sans,11"
-set output "{out}/ablation-throughput.svg"
-set title "pktgen TX, 60-byte frames: throughput (median, min-max)"
-set ylabel "kpps"
-set style fill solid 0.6
-set boxwidth 0.6
-set yrange [0:*]
-set xtics rotate by -20
-set grid ytics
-plot "{dat}" using 0:2:xtic(1) with boxes notitle lc rgb "#4a7fb5", "" using 0:2:3:4 with yerrorbars notitle lc rgb "black" pt -1
-""", dat)
+        svg_plot(out, "ablation-throughput.svg", 420,
+                 "pktgen TX, 60-byte frames: throughput (median, min-max)", "kpps",
+                 "set style fill solid 0.6\nset boxwidth 0.6\nset yrange [0:*]\n",
+                 f'plot "{dat}" using 0:2:xtic(1) with boxes notitle lc rgb "#4a7fb5", '
+                 '"" using 0:2:3:4 with yerrorbars notitle lc rgb "black" pt -1', dat)
         regs = []
         for med in regs_by_cfg.values():
             for k, v in med.items():
@@ -307,19 +313,12 @@ plot "{dat}" using 0:2:xtic(1) with boxes notitle lc rgb "#4a7fb5", "" using 0:2
                 other = sum(v for k, v in med.items() if k not in regs)
                 f.write(f'"{c}" ' + " ".join(f"{med.get(r, 0.0):.5f}" for r in regs) + f" {other:.5f}\n")
         cols = len(regs) + 1
-        gnuplot(f"""set terminal svg size 900,460 dynamic font "sans,11"
-set output "{out}/ablation-mmio.svg"
-set title "pktgen TX, 60-byte frames: trapped MMIO per packet by register (median)"
-set ylabel "accesses per packet"
-set style data histograms
-set style histogram rowstacked
-set style fill solid 0.8 border -1
-set boxwidth 0.6
-set key outside right top
-set xtics rotate by -20
-set grid ytics
-plot for [i=2:{cols + 1}] "{dat}" using i:xtic(1) title columnheader(i)
-""", dat)
+        svg_plot(out, "ablation-mmio.svg", 460,
+                 "pktgen TX, 60-byte frames: trapped MMIO per packet by register (median)",
+                 "accesses per packet",
+                 "set style data histograms\nset style histogram rowstacked\n"
+                 "set style fill solid 0.8 border -1\nset boxwidth 0.6\nset key outside right top\n",
+                 f'plot for [i=2:{cols + 1}] "{dat}" using i:xtic(1) title columnheader(i)', dat)
     if "rr" in wls:
         with open(dat, "w") as f:
             for c in order:
@@ -327,18 +326,11 @@ plot for [i=2:{cols + 1}] "{dat}" using i:xtic(1) title columnheader(i)
                 b = med_range([num(r["p99_us"]) for r in sel(c, "rr")])[0]
                 if a is not None:
                     f.write(f'"{c}" {a:.1f} {b:.1f}\n')
-        gnuplot(f"""set terminal svg size 900,420 dynamic font "sans,11"
-set output "{out}/ablation-latency.svg"
-set title "UDP request/response latency (median of runs)"
-set ylabel "microseconds"
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.7 border -1
-set yrange [0:*]
-set xtics rotate by -20
-set grid ytics
-plot "{dat}" using 2:xtic(1) title "p50", "" using 3 title "p99"
-""", dat)
+        svg_plot(out, "ablation-latency.svg", 420,
+                 "UDP request/response latency (median of runs)", "microseconds",
+                 "set style data histograms\nset style histogram clustered gap 1\n"
+                 "set style fill solid 0.7 border -1\nset yrange [0:*]\n",
+                 f'plot "{dat}" using 2:xtic(1) title "p50", "" using 3 title "p99"', dat)
     os.unlink(dat)
 
 

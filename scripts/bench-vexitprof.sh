@@ -46,47 +46,11 @@ TMP=$(mktemp -d /tmp/vexit-bench.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
 PY=/usr/bin/python3
+# The drivers (scripts/bench/*.py; QMP through scripts/lib/qmp.py).
+B=$TOP/scripts/bench
 
-# CPU time of all of QEMU's threads, sampled until QEMU is gone: "wall_s runtime_ns" lines
-cat >"$TMP/sampler.py" <<'EOF'
-import os, sys, time
-pid, out = sys.argv[1], open(sys.argv[2], "w")
-while True:
-    tot, now = 0, time.time()
-    try:
-        for t in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{t}/schedstat") as f:
-                tot += int(f.read().split()[0])
-    except OSError:
-        if not os.path.exists(f"/proc/{pid}"):
-            break
-        continue
-    out.write(f"{now:.6f} {tot}\n")
-    out.flush()
-    time.sleep(0.01)
-EOF
-# ns of QEMU CPU per read between the guest's VEXIT-BEGIN and VEXIT-END lines
-cat >"$TMP/cpu_per_read.py" <<'EOF'
-import sys, bisect
-serial, samples, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-t = {}
-for l in open(serial):
-    ts, _, rest = l.partition(" ")
-    for k in ("VEXIT-BEGIN", "VEXIT-END"):
-        if rest.startswith(k):
-            t[k] = float(ts)
-s = [tuple(map(float, l.split())) for l in open(samples) if len(l.split()) == 2]
-xs = [a for a, _ in s]
-def at(x):
-    i = bisect.bisect_left(xs, x)
-    if i == 0 or i == len(s):
-        raise SystemExit(1)
-    (x0, y0), (x1, y1) = s[i - 1], s[i]
-    return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-print("%.0f" % ((at(t["VEXIT-END"]) - at(t["VEXIT-BEGIN"])) / n))
-EOF
 
-SAMPLE="$PY $TMP/sampler.py \$QEMU_PID $TMP/cpu.cur & "
+SAMPLE="$PY $B/sampler.py \$QEMU_PID $TMP/cpu.cur & "
 declare -A ATTACH=(
 	[none]="${SAMPLE}touch \$VEXIT_READY_FILE; wait"
 	[vexitprof-kernel]="${SAMPLE}$VP -p \$QEMU_PID --no-usdt --json --ready-file \$VEXIT_READY_FILE >$TMP/vp.json 2>/dev/null; wait"
@@ -106,7 +70,7 @@ kvm_run() {
 	line=$("$TOP/scripts/run-baremetal" --accel kvm --serial-log "$TMP/serial.log" \
 		--attach "${ATTACH[$mode]}" -- status=$READS | grep VEXIT-HOST) || return 1
 	secs=$(sed -n 's/.*begin_end_s=\([0-9.]*\).*/\1/p' <<<"$line")
-	cpu=$($PY "$TMP/cpu_per_read.py" "$TMP/serial.log" "$TMP/cpu.cur" "$READS" 2>/dev/null) || cpu=-
+	cpu=$($PY "$B/cpu_per_read.py" "$TMP/serial.log" "$TMP/cpu.cur" "$READS" 2>/dev/null) || cpu=-
 	echo "$(awk -v n="$READS" -v s="$secs" 'BEGIN { printf "%.0f\n", n / s }') $cpu"
 }
 
@@ -134,88 +98,12 @@ for r in $(seq "$ROUNDS"); do
 done
 load1=$(cat /proc/loadavg)
 
-# summary of paired windows: "mode rate cpu_per_unit" lines, each traced window
-# compared with the untraced ("none") windows right before and after it
-cat >"$TMP/paired_report.py" <<'EOF'
-import sys, statistics as st
-w = [l.split() for l in open(sys.argv[1])]
-w = [(m, float(r), float(c)) for m, r, c in w]
-modes = []
-for m, _, _ in w:
-    if m not in modes: modes.append(m)
-for m in modes:
-    rr, cr, rates, cpus = [], [], [], []
-    for i, (mm, r, c) in enumerate(w):
-        if mm != m:
-            continue
-        rates.append(r); cpus.append(c)
-        if m == "none" or i == 0 or i + 1 == len(w) or w[i - 1][0] != "none" or w[i + 1][0] != "none":
-            continue
-        rr.append(r / ((w[i - 1][1] + w[i + 1][1]) / 2))
-        cr.append(((w[i - 1][2] + w[i + 1][2]) / 2) / c)
-    f = lambda v: "%.3f (%.3f-%.3f)" % (st.median(v), min(v), max(v)) if v else "1"
-    print("| %s | %d | %.0f | %s | %.0f | %s |" % (m, len(rates), st.median(rates), f(rr), st.median(cpus), f(cr)))
-EOF
-
 # 1b. paired windows in one long-running guest
-cat >"$TMP/paired.py" <<'EOF'
-import json, os, signal, socket, subprocess, sys, time
-qpid, sock, ready, vp, out, cycles = sys.argv[1:7]
-cycles, W = int(cycles), 3.0
-open(ready, "w").close()  # release the guest
-for _ in range(100):
-    try:
-        s = socket.socket(socket.AF_UNIX); s.connect(sock); break
-    except OSError:
-        time.sleep(0.1)
-f = s.makefile("rw"); f.readline()
-def qmp(c, **a):
-    f.write(json.dumps({"execute": c, "arguments": a} if a else {"execute": c}) + "\n"); f.flush()
-    while True:
-        r = json.loads(f.readline())
-        if "return" in r or "error" in r:
-            return r
-qmp("qmp_capabilities")
-def sample():
-    st = qmp("query-stats", target="vcpu")["return"]
-    ex = sum(x["value"] for v in st for x in v["stats"] if x["name"] == "mmio_exits")
-    cpu = 0
-    for t in os.listdir(f"/proc/{qpid}/task"):
-        with open(f"/proc/{qpid}/task/{t}/schedstat") as g:
-            cpu += int(g.read().split()[0])
-    return time.time(), ex, cpu
-TR = {
-    "vexitprof-kernel": f"{vp} -p {qpid} --no-usdt --ready-file {{r}} >/dev/null 2>&1",
-    "vexitprof-kernel-syscalls": f"{vp} -p {qpid} --no-usdt --kvm-run syscalls --ready-file {{r}} >/dev/null 2>&1",
-    "bpftrace": "bpftrace -e 'tracepoint:kvm:kvm_mmio /pid == " + qpid + "/ { @m = count(); } "
-                "tracepoint:kvm:kvm_userspace_exit /pid == " + qpid + "/ { @u = count(); }' 2>&1 "
-                "| while read -r l; do case $l in Attaching*) touch {r};; esac; done",
-}
-res = open(out, "w")
-def window(mode):
-    t0, e0, c0 = sample(); time.sleep(W); t1, e1, c1 = sample()
-    res.write(f"{mode} {(e1 - e0) / (t1 - t0):.1f} {(c1 - c0) / max(e1 - e0, 1):.1f}\n"); res.flush()
-time.sleep(2)
-for c in range(cycles):
-    for mode in TR:
-        time.sleep(0.5); window("none")
-        r = f"{out}.ready"
-        if os.path.exists(r): os.unlink(r)
-        p = subprocess.Popen(["bash", "-c", TR[mode].format(r=r)], start_new_session=True)
-        for _ in range(300):
-            if os.path.exists(r): break
-            time.sleep(0.05)
-        time.sleep(0.5)
-        window(mode)
-        os.killpg(p.pid, signal.SIGINT); p.wait()
-    time.sleep(0.5); window("none")
-os.kill(int(qpid), signal.SIGTERM)
-EOF
 PAIRED=${BENCH_PAIRED:-10}
 if [ "$PAIRED" -gt 0 ]; then
 	echo "bench: paired windows, $PAIRED cycles" >&2
 	"$TOP/scripts/run-baremetal" --accel kvm --timeout 3600 --qemu-arg -qmp --qemu-arg "unix:$TMP/qmp.sock,server=on,wait=off" \
-		--attach "$PY $TMP/paired.py \$QEMU_PID $TMP/qmp.sock \$VEXIT_READY_FILE $VP $TMP/paired.out $PAIRED" \
+		--attach "$PY $B/paired_windows.py kvm-exits $VP $TMP/paired.out $PAIRED $TMP/qmp.sock" \
 		-- loop=1 status=1000 >/dev/null 2>&1 || true
 fi
 
@@ -238,49 +126,11 @@ for r in $(seq "$PROUNDS"); do
 done
 
 # 2b. paired windows in one long pktgen run (frames/s on the host side of the tap)
-cat >"$TMP/upaired.py" <<'EOF'
-import os, signal, subprocess, sys, time
-vp, out, cycles = sys.argv[1], sys.argv[2], int(sys.argv[3])
-qpid, ns, tap = os.environ["QEMU_PID"], os.environ["VEXIT_NETNS"], os.environ["VEXIT_TAP"]
-W = 3.0
-open(os.environ["VEXIT_READY_FILE"], "w").close()  # release the guest: pktgen starts
-def sample():
-    rx = int(subprocess.check_output(["ip", "netns", "exec", ns, "cat", f"/sys/class/net/{tap}/statistics/rx_packets"]))
-    cpu = 0
-    for t in os.listdir(f"/proc/{qpid}/task"):
-        with open(f"/proc/{qpid}/task/{t}/schedstat") as g:
-            cpu += int(g.read().split()[0])
-    return time.time(), rx, cpu
-TR = {"vexitprof": f"{vp} -p {qpid} --ready-file {{r}} >/dev/null 2>&1",
-      "vexitprof-no-packet-probes": f"{vp} -p {qpid} --no-packet-probes --ready-file {{r}} >/dev/null 2>&1"}
-res = open(out, "w")
-def window(mode):
-    t0, e0, c0 = sample(); time.sleep(W); t1, e1, c1 = sample()
-    res.write(f"{mode} {(e1 - e0) / (t1 - t0):.1f} {(c1 - c0) / max(e1 - e0, 1):.1f}\n"); res.flush()
-    return e1 - e0
-time.sleep(3)
-for c in range(cycles):
-    for mode in TR:
-        time.sleep(0.5)
-        if window("none") == 0:
-            sys.exit(0)  # pktgen ended
-        r = f"{out}.ready"
-        if os.path.exists(r): os.unlink(r)
-        p = subprocess.Popen(["bash", "-c", TR[mode].replace("{r}", r)], start_new_session=True)
-        for _ in range(300):
-            if os.path.exists(r): break
-            time.sleep(0.05)
-        time.sleep(0.5)
-        window(mode)
-        os.killpg(p.pid, signal.SIGINT); p.wait()
-    time.sleep(0.5); window("none")
-os.kill(int(qpid), signal.SIGTERM)
-EOF
 UPAIRED=${BENCH_UPAIRED:-$PAIRED}
 if [ "$UPAIRED" -gt 0 ]; then
 	echo "bench: pktgen paired windows, $UPAIRED cycles" >&2
 	"$TOP/scripts/vm" --workload pktgen --count 200000000 --timeout $((UPAIRED * 30 + 120)) \
-		--attach "$PY $TMP/upaired.py $VP $TMP/upaired.out $UPAIRED" >/dev/null 2>&1 || true
+		--attach "$PY $B/paired_windows.py tap-rx $VP $TMP/upaired.out $UPAIRED" >/dev/null 2>&1 || true
 fi
 
 # memory/CPU of vexitprof for a short and a 10x longer profile of a steady load
@@ -345,7 +195,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
 		echo
 		echo "| mode | windows | exits/s median | ratio to the adjacent untraced windows: median (min-max) | QEMU CPU ns/exit median | CPU ratio: median (min-max) |"
 		echo "|---|---|---|---|---|---|"
-		$PY "$TMP/paired_report.py" "$TMP/paired.out"
+		$PY "$B/paired_report.py" "$TMP/paired.out"
 		echo
 	fi
 	if [ -s "$TMP/progs" ]; then
@@ -377,7 +227,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
 		echo
 		echo "| mode | windows | frames/s median | ratio to the adjacent untraced windows: median (min-max) | QEMU CPU ns/frame median | CPU ratio: median (min-max) |"
 		echo "|---|---|---|---|---|---|"
-		$PY "$TMP/paired_report.py" "$TMP/upaired.out"
+		$PY "$B/paired_report.py" "$TMP/upaired.out"
 		echo
 	fi
 	echo "## vexitprof's own memory and CPU (KVM loop=1 load)"
