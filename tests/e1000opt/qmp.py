@@ -27,6 +27,31 @@ _path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "sc
 _spec = importlib.util.spec_from_file_location("vexit_qmp", _path)
 qmp = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(qmp)
+QMPError = qmp.QMPError
+
+
+class QMP(qmp.QMP):
+    """For the tests' scripts that import this file (tx-pending.py): as
+    before, a failure ends the program with its message (exit status 1)."""
+
+    def __init__(self, *args, **kwargs):
+        try:
+            super().__init__(*args, **kwargs)
+        except QMPError as e:
+            raise SystemExit(str(e))
+
+    def cmd(self, *args, **kwargs):
+        try:
+            return super().cmd(*args, **kwargs)
+        except QMPError as e:
+            raise SystemExit(str(e))
+
+    def event(self, *args, **kwargs):
+        try:
+            return super().event(*args, **kwargs)
+        except QMPError as e:
+            raise SystemExit(str(e))
+
 
 if __name__ == "__main__":
     qmp.main(usage=__doc__)
