@@ -9,9 +9,16 @@ As a module:
     q.event("STOP", timeout=30)           # wait for an asynchronous event
     q.migrate_wait(timeout=60)            # poll query-migrate to completed
 Every failure raises QMPError with a one-line message ("qmp: ...").
+As a command: see STEPS_HELP (qmp.py without arguments prints it).
+"""
+import json
+import socket
+import sys
+import time
 
-As a command: qmp.py SOCKET STEP...: runs the steps in order, printing one
-JSON line per command: its "return" value.  A step is one of
+STEPS_HELP = """Connects to QEMU's QMP unix socket, negotiates capabilities and runs the
+steps in order, printing one JSON line per command: its "return" value.
+A step is one of
   NAME [JSON-ARGS]         a QMP command, e.g. 'stop' or
                            'set_link {"name":"n","up":false}'
   {...}                    a whole QMP command object
@@ -26,10 +33,7 @@ event or the migration did not come in time, or the connection failed
 Options: --connect-timeout SECS (default 10: retry while the socket is not
 there yet).
 """
-import json
-import socket
-import sys
-import time
+USAGE = "qmp.py SOCKET STEP...: QMP commands and waits, in order.\n\n" + STEPS_HELP
 
 
 class QMPError(Exception):
@@ -156,7 +160,7 @@ def main(argv=None, usage=None):
         ctimeout = float(args[1])
         args = args[2:]
     if not args:
-        raise SystemExit(usage or __doc__[__doc__.index("As a command:"):])
+        raise SystemExit(usage or USAGE)
     try:
         run_steps(QMP(args[0], ctimeout), args[1:])
     except QMPError as e:

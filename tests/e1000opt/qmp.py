@@ -1,23 +1,6 @@
 #!/usr/bin/python3
-"""qmp.py SOCKET STEP...: a minimal QMP client for the e1000-opt tests.
-
-Connects to QEMU's QMP unix socket, negotiates capabilities and runs the
-steps in order, printing one JSON line per command: its "return" value.
-A step is one of
-  NAME [JSON-ARGS]         a QMP command, e.g. 'stop' or
-                           'set_link {"name":"n","up":false}'
-  {...}                    a whole QMP command object
-  @sleep SECS              pause
-  @event NAME [TIMEOUT]    wait for an asynchronous event NAME (default 30 s;
-                           events that arrived earlier count), print it
-  @migrate-wait [TIMEOUT]  poll query-migrate until completed (fails on
-                           failed/cancelled), print the final status
-Exit status: 0 all steps succeeded; 1 a command returned an error, an
-event or the migration did not come in time, or the connection failed
-(message on stderr).
-Options: --connect-timeout SECS (default 10: retry while the socket is not
-there yet).
-"""
+"""qmp.py SOCKET STEP...: a minimal QMP client for the e1000-opt tests
+(usage: run it without arguments)."""
 # The client is the harness's one (scripts/lib/qmp.py); this is its command
 # line, kept for the e1000-opt tests.
 import importlib.util
@@ -54,4 +37,5 @@ class QMP(qmp.QMP):
 
 
 if __name__ == "__main__":
-    qmp.main(usage=__doc__)
+    qmp.main(usage="qmp.py SOCKET STEP...: a minimal QMP client for the e1000-opt tests.\n\n"
+             + qmp.STEPS_HELP)
