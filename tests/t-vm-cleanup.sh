@@ -28,6 +28,9 @@ echo "$$ $(awk '{print $22}' /proc/$$/stat) attach" >>"$out/procs"
 if [ -n "${KILL_AFTER:-}" ]; then
 	(sleep "$KILL_AFTER" && kill -9 "$QEMU_PID") &
 fi
+# When the workload starts: the boot before it takes 10 to 50 s under TCG,
+# depending on the machine's load.
+date +%s >"$out/released"
 touch "$VEXIT_READY_FILE"
 exec sleep 1000
 SH
@@ -74,12 +77,11 @@ leftovers normal
 # 2. QEMU killed with SIGKILL during an iperf run (iperf3 server running).
 mkdir -p "$T_TMP/kill9"
 rc=0
-start=$(date +%s)
 OUT=$T_TMP/kill9 KILL_AFTER=2 "$TOP/scripts/vm" --workload iperf-tx --secs 30 \
 	--attach "bash $T_TMP/attach.sh" >"$T_TMP/kill9.json" 2>"$T_TMP/kill9.err" || rc=$?
 sed 's/^/    /' "$T_TMP/kill9.err"
 expect_eq "kill -9: exit status (QEMU exited without a result)" "$rc" 4
-expect_le "kill -9: noticed at once, not at the end of the 30 s run" $(($(date +%s) - start)) 28
+expect_le "kill -9: noticed at once, not at the end of the 30 s run" $(($(date +%s) - $(cat "$T_TMP/kill9/released"))) 28
 expect_eq "kill -9: one JSON line" "$(wc -l <"$T_TMP/kill9.json")" 1
 expect_eq "kill -9: ok" "$(jq -r .ok "$T_TMP/kill9.json")" false
 expect_eq "kill -9: qemu_exit" "$(jq -r .qemu_exit "$T_TMP/kill9.json")" 137
