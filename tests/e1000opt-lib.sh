@@ -117,3 +117,22 @@ wait_rx_moving() {
 }
 # rec KEY VALUE: record a fact for the test to check afterwards ($OUT/KEY).
 rec() { printf '%s\n' "$2" >"$OUT/$1"; }
+# freeze_sidecore QMP-SOCKET: stop QEMU_PID's sidecore thread (not while it
+# holds the BQL) and keep it stopped until thaw_sidecore; tests/e1000opt/
+# freeze-thread.py.  Makes "TX work left in the ring" a certainty instead of
+# a race the thread usually wins.  Returns 1 (message on stderr) on failure.
+freeze_sidecore() {
+	local line
+	coproc FREEZE { exec /usr/bin/python3 "$E1OPT/freeze-thread.py" "$QEMU_PID" sidecore- "$1" 2>&1; }
+	read -r -t 120 -u "${FREEZE[0]}" line || line=
+	[[ $line == frozen* ]] || { echo "freeze_sidecore: ${line:-no answer}" >&2; return 1; }
+	echo "$line"
+}
+# thaw_sidecore: let the thread frozen by freeze_sidecore go on.
+thaw_sidecore() {
+	local line pid=$FREEZE_PID
+	echo thaw >&"${FREEZE[1]}"
+	read -r -t 10 -u "${FREEZE[0]}" line || line=
+	wait "$pid" 2>/dev/null || true
+	[[ $line == thawed* ]] || { echo "thaw_sidecore: ${line:-no answer}" >&2; return 1; }
+}

@@ -27,6 +27,10 @@ qpid=$!
 trap 'kill $qpid 2>/dev/null; wait $qpid 2>/dev/null' EXIT
 ADD='device_add {"driver":"e1000","id":"f0","netdev":"n0","romfile":"","x-coalesce":true,"x-shadow-regs":true,"x-sidecore":true}'
 present() { qmp "$sock" 'qom-list {"path":"/machine/peripheral"}' | jq -r '[.[] | select(.name == "f0")] | length'; }
+# Arm the injection only once QEMU is up: the ROM blobs the machine sets
+# up at start-up (e.g. etc/acpi/rsdp, also a 4 KiB RAM region) take the same
+# kind of reservation, and QEMU would fail to start instead.
+expect_eq "VM status before any injection" "$(qmp "$sock" query-status | jq -r .status)" running
 
 for k in 0 1; do
 	page=$((k + 1))

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # e1000-opt: migration.
-#  1. The migration stream of a VM that never ran (-S, fixed RTC) is byte for
-#     byte the same with "-device e1000", with every stage explicitly off and
-#     with every stage on (the stages add nothing to the stream), and the
+#  1. The migration stream of a VM that never ran (-S, fixed RTC) saves the
+#     same state in every section (analyze-migration.py -d state) with
+#     "-device e1000", with every stage explicitly off and with every stage
+#     on (the stages add nothing to the stream, no RAM block either), and the
 #     e1000 section's description (analyze-migration.py -d desc: fields,
 #     types, sizes, subsections) is the same in all three.
 #  2. Migration to a file during traffic, with all stages on and with the
@@ -22,7 +23,12 @@
 #          paused state, as "virsh save" does; the saved TDH/TDT are what
 #          the guest saw;
 #          The stop must catch TX work pending (the test fails otherwise:
-#          the scenario it is named after did not happen).
+#          the scenario it is named after did not happen).  The thread
+#          usually does the work while the vCPU is being paused, so the
+#          attach script holds it (tests/e1000opt/freeze-thread.py: ptrace,
+#          never while it has the BQL), stops the VM as soon as the guest's
+#          next rr request is in the ring, and lets the thread go on; TDH
+#          must not move in the stopped VM.
 #     dst  restores (paused, as saved), cont: the guest finishes rr and the
 #          second pktgen.  No rr request may be lost: the one left in the
 #          TX ring must go out when the VM runs again, not only when rr gives
@@ -68,8 +74,16 @@ done
 expect_ge "stream of a stopped VM: size" "$(stat -c %s "$T_TMP/s-stock.mig")" 100000
 jq_true() { jq -e "$2" "$1" >/dev/null; }
 check "stream: e1000 section described" jq_true "$T_TMP/desc-stock.json" '.vmsd_name == "e1000" and (.fields | length) > 10'
-check "stream: all stages off = default, byte for byte" cmp "$T_TMP/s-stock.mig" "$T_TMP/s-off.mig"
-check "stream: all stages on = default, byte for byte (no state added)" cmp "$T_TMP/s-stock.mig" "$T_TMP/s-on.mig"
+# Not byte for byte: where the RAM pages fall in the stream depends on
+# timing (ram_save_iterate ends a pass after 50 ms), so two streams of the
+# same -S VM differ on a loaded host.  Every section's saved state does not.
+for v in stock off on; do
+	/usr/bin/python3 "$ANALYZE" -d state -f "$T_TMP/s-$v.mig" >"$T_TMP/state-$v.json"
+done
+check "stream: e1000 state saved" jq_true "$T_TMP/state-stock.json" 'to_entries | map(select(.key | test("/e1000 \\("))) | length == 1'
+check "stream: all stages off = default (every section's saved state)" cmp "$T_TMP/state-stock.json" "$T_TMP/state-off.json"
+check "stream: all stages on = default (every section's saved state: no state added)" cmp "$T_TMP/state-stock.json" "$T_TMP/state-on.json"
+check "stream: all stages on: no shadow RAM block" bash -c "! grep -aq 'e1000-shadow' '$T_TMP/s-on.mig'"
 check "e1000 description: all stages off = default" cmp "$T_TMP/desc-stock.json" "$T_TMP/desc-off.json"
 check "e1000 description: all stages on = default" cmp "$T_TMP/desc-stock.json" "$T_TMP/desc-on.json"
 
@@ -114,7 +128,7 @@ for c in "all $ALL_ON" "side x-sidecore=on"; do
 	expect_eq "$name/mid: sidecore threads" "$(r mid_threads)" 1
 	mid_pg=$(r mid_pktgen)
 	expect_eq "$name/mid: every pktgen frame exactly once (source + restored)" $((src_pg + mid_pg)) $N1
-	echo "  $name/mid: stopped for the second migration: $(r mid_pending.json)"
+	echo "  $name/mid: stopped for the second migration: $(r mid_pending.json), sidecore held: $(r mid_freeze) (tries)"
 	pending=$(jq -r .pending "$OUT/mid_pending.json")
 	# The scenario this test is about: TX work pending in the saved state.
 	expect_eq "$name/mid: stopped with TX work pending (TDH != TDT)" "$pending" true

@@ -8,7 +8,8 @@
 #        counters, quit it
 #   mid  the guest restored from src: let it finish the first pktgen (all of
 #        its remaining frames must arrive here), then during its rr step
-#        stop it at a moment when the e1000 has TX work pending (tx-pending.py),
+#        stop it at a moment when the e1000 has TX work pending (the sidecore
+#        thread held by freeze-thread.py, tx-pending.py --frozen),
 #        migrate it from the paused state to file:$MIGF (as "virsh save"
 #        does), quit
 #   dst  the guest restored from mid: it arrives paused; cont it
@@ -73,8 +74,16 @@ mid)
 	[ $i -lt 600 ] || fail "the restored guest's pktgen did not deliver its remaining $remain frames in 60 s: $(pktgen_frames)"
 	wait_rx_moving 30 || fail "no rr traffic"
 	sleep 0.3
-	/usr/bin/python3 "$E1OPT/tx-pending.py" "$QMPS" 1000 >"$OUT/mid_pending.json" 2>>"$OUT/qmp.log" ||
+	# The stop must catch TX work pending, and the thread usually does the
+	# work before the vCPU is paused: hold the thread (never while it has
+	# the BQL), stop as soon as the guest's next rr request is in the
+	# ring, then let the thread go on; it must not touch the stopped VM.
+	# Not in $(...): the held thread goes on when freeze_sidecore's helper ends.
+	freeze_sidecore "$QMPS" >"$OUT/freeze.out" 2>&1 || fail "$(cat "$OUT/freeze.out")"
+	r freeze "$(cat "$OUT/freeze.out")"
+	/usr/bin/python3 "$E1OPT/tx-pending.py" "$QMPS" --frozen 10 >"$OUT/mid_pending.json" 2>>"$OUT/qmp.log" ||
 		fail "tx-pending.py failed: $(tail -n 2 "$OUT/qmp.log")"
+	thaw_sidecore >"$OUT/thaw.out" 2>&1 || fail "$(cat "$OUT/thaw.out")"
 	migrate_out
 	;;
 dst)

@@ -29,6 +29,20 @@ wait_rx_moving 60 || fail "no pktgen traffic from the guest"
 sleep 1
 tid=$(side_tid)
 [ -n "$tid" ] || fail "no sidecore thread"
+bar=$(qmp "$QMPS" query-pci | jq -r '[.[].devices[] | select(.id.vendor == 32902 and .id.device == 4110) | .regions[] | select(.bar == 0) | .address][0]')
+reg() { hmp "xp /1wx $((bar + $1))" | awk '{ print $2 }'; }
+# TX work left at the suspend is what this test is about, and the thread
+# would usually empty the ring while the vCPU is being paused: hold it
+# while the guest queues frames, until after the suspend.
+# Not in $(...): the held thread goes on when freeze_sidecore's helper ends.
+freeze_sidecore "$QMPS" >"$OUT/freeze.out" 2>&1 || fail "$(cat "$OUT/freeze.out")"
+rec freeze "$(cat "$OUT/freeze.out")"
+for ((i = 0; i < 50; i++)); do
+	[ "$(($(reg 0x3810)))" != "$(($(reg 0x3818)))" ] && break
+	sleep 0.1
+done
+rec tdh_frozen "$(($(reg 0x3810)))"
+rec tdt_frozen "$(($(reg 0x3818)))"
 # ACPI S3 as the guest's OS would request it: SLP_TYP 1 (QEMU's S3) with
 # SLP_EN in PIIX4's PM1a_CNT (I/O 0x604: SeaBIOS puts the PM base at 0x600).
 # QEMU has no QMP command for it; the guest keeps running pktgen until its
@@ -40,12 +54,14 @@ for ((i = 0; i < 100; i++)); do
 done
 rec status_suspended "$(status)"
 [ "$(status)" = suspended ] || fail "the VM did not suspend"
-sleep 0.5
 # TX work pending: TDH != TDT, read through the BAR.
-bar=$(qmp "$QMPS" query-pci | jq -r '[.[].devices[] | select(.id.vendor == 32902 and .id.device == 4110) | .regions[] | select(.bar == 0) | .address][0]')
-reg() { hmp "xp /1wx $((bar + $1))" | awk '{ print $2 }'; }
 rec tdh "$(($(reg 0x3810)))"
 rec tdt "$(($(reg 0x3818)))"
+# The thread goes on with the work still there, as it would have had it
+# been slower than the vCPU's pause.
+thaw_sidecore >"$OUT/thaw.out" 2>&1 || fail "$(cat "$OUT/thaw.out")"
+sleep 0.5
+rec tdh_after "$(($(reg 0x3810)))"
 rx_a=$(tap_stat rx_packets)
 s_a=$(ticks /proc/"$QEMU_PID"/task/"$tid"/stat) p_a=$(cpu_ticks "$QEMU_PID") t_a=$EPOCHREALTIME
 sleep 3

@@ -9,7 +9,15 @@ Upstream e1000 transmits inside the vCPU's TDT write, so a stopped VM
 never has TX work pending there; with the sidecore stage the hand-over to
 the thread can be cut by the stop, and whatever restores or resumes the VM
 must then still get that work done.
+
+tx-pending.py SOCKET --frozen [SECS]: for a VM whose sidecore thread is
+held (freeze-thread.py), so TX work, once queued, stays queued: read the
+registers until TDH != TDT (at most SECS, default 10), then stop the VM and
+read them again.  Same output; "cycles" counts the reads.  The stop comes
+within a few milliseconds of the first read that shows the work, so a
+guest waiting for its frame's answer (rr's 1 s timeout) has not given up.
 """
+import time
 import json
 import os
 import sys
@@ -21,7 +29,7 @@ from qmp import QMP  # noqa: E402
 
 def main():
     q = QMP(sys.argv[1], 10)
-    cycles = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
+    cycles = int(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[2] != "--frozen" else 1000
     bar = None
     for bus in q.cmd({"execute": "query-pci"}):
         for d in bus["devices"]:
@@ -36,6 +44,20 @@ def main():
         out = q.cmd({"execute": "human-monitor-command",
                      "arguments": {"command-line": "xp /1wx 0x%x" % (bar + off)}})
         return int(out.split(":")[1].split()[0], 16)
+
+    if sys.argv[2:3] == ["--frozen"]:
+        secs = float(sys.argv[3]) if len(sys.argv) > 3 else 10.0
+        end = time.monotonic() + secs
+        i = 0
+        while True:
+            i += 1
+            tdh, tdt = reg(0x3810), reg(0x3818)
+            if tdh != tdt or time.monotonic() > end:
+                break
+        q.cmd({"execute": "stop"})
+        tdh, tdt = reg(0x3810), reg(0x3818)
+        print(json.dumps({"pending": tdh != tdt, "tdh": tdh, "tdt": tdt, "cycles": i}))
+        return
 
     tdh = tdt = 0
     for i in range(1, cycles + 1):
