@@ -11,7 +11,9 @@ set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-$TOP/build/series}
 TARBALL="$TOP/build/dl/qemu_10.0.2+ds.orig.tar.xz"
-G=(git -c user.name=vexit -c user.email=vexit@localhost)
+# No automatic gc: git am would start a detached "git gc --auto" on the
+# freshly added tree's loose objects, racing the removal of $tmp.
+G=(git -c gc.auto=0 -c user.name=vexit -c user.email=vexit@localhost)
 [ -f "$TARBALL" ] || { echo "export-series: run 'make qemu' first (no $TARBALL)" >&2; exit 1; }
 
 tmp=$(mktemp -d)

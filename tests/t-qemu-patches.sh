@@ -15,7 +15,7 @@ check "tarball sha256" sh -c "echo '0901da33844a331bf8b3602b9c1fbd178e60b737c8e3
 src="$T_TMP/qemu"
 mkdir -p "$src"
 tar -C "$src" -xf "$tarball" --strip-components=1
-G=(git -c user.name=t -c user.email=t@localhost)
+G=(git -c gc.auto=0 -c user.name=t -c user.email=t@localhost)
 (cd "$src" && "${G[@]}" init -q && "${G[@]}" add -A && "${G[@]}" commit -qm base)
 (cd "$src" && "${G[@]}" tag base)
 n=0
