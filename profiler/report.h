@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* What the reporters print: the BPF maps read back and resolved to names. */
+/*
+ * The row model: what attribute.c decided, read-only for the renderers
+ * (report_table.c, report_json.c, report_folded.c).
+ */
 #ifndef VP_REPORT_H
 #define VP_REPORT_H
 #include <stdio.h>
@@ -61,6 +64,16 @@ struct vp_cost {
 	int nprogs;
 };
 
+/* One folded stack "vcpu;reason;device;register;handler weight" (attribute.c decides them). */
+struct vp_stack {
+	int vcpu;
+	char reason[32];
+	char device[VP_NAME_LEN];
+	char reg[96]; /* register and direction */
+	const char *handler;
+	unsigned long long weight;
+};
+
 struct vp_report {
 	int pid;
 	char exe[256];
@@ -82,16 +95,29 @@ struct vp_report {
 	struct vp_counters cnt;
 	unsigned long long txb[VP_TXB_SLOTS];
 	struct vp_cost cost;
+	struct vp_stack *stacks;
+	size_t n_stacks;
+	bool stacks_time; /* stack weights are ns, else counts */
 };
 
-struct vexitprof_bpf;
+struct vp_snapshot;
 struct vp_mtree;
 
-/* Read the maps; per_vcpu false merges rows over vCPUs.  Returns 0 or -errno. */
-int report_collect(struct vp_report *r, struct vexitprof_bpf *skel, const struct vp_mtree *mt);
+/*
+ * Build r's rows from a snapshot of the maps (attribute.c).  per_vcpu false
+ * merges rows over vCPUs.  r's header (pid, nr_vcpus ...) is kept.
+ */
+void attribute(struct vp_report *r, const struct vp_snapshot *s, const struct vp_mtree *mt,
+	       bool per_vcpu);
 void report_free(struct vp_report *r);
-/* Label for a row's vcpu ("0", "all", "-") */
-const char *vcpu_label(int vcpu, char *buf, size_t len);
+
+/* How each output names a row's vCPU: one rule, three spellings. */
+enum vp_vcpu_style {
+	VP_VCPU_TABLE,	/* "0", "all", "-" */
+	VP_VCPU_FOLDED, /* "vcpu0", "all", "other" */
+	VP_VCPU_JSON,	/* 0, null, null */
+};
+const char *vcpu_label(int vcpu, enum vp_vcpu_style style, char *buf, size_t len);
 const char *dir_name(unsigned int dir);
 /* Sum of interrupt-ish counters */
 unsigned long long report_interrupts(const struct vp_report *r);

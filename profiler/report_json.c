@@ -25,13 +25,11 @@ static void jstr(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static void jvcpu(FILE *f, const struct vp_report *r, int vcpu)
+static void jvcpu(FILE *f, int vcpu)
 {
-	fprintf(f, "\"vcpu\": ");
-	if (!r->per_vcpu || vcpu < 0)
-		fprintf(f, "null");
-	else
-		fprintf(f, "%d", vcpu);
+	char b[16];
+
+	fprintf(f, "\"vcpu\": %s", vcpu_label(vcpu, VP_VCPU_JSON, b, sizeof(b)));
 }
 
 static double rate(const struct vp_report *r, unsigned long long n)
@@ -71,7 +69,7 @@ static void exits_json(FILE *f, const struct vp_report *r)
 		const struct vp_exit_row *e = &r->exits[i];
 
 		fprintf(f, "%s\n    {", i ? "," : "");
-		jvcpu(f, r, e->vcpu);
+		jvcpu(f, e->vcpu);
 		fprintf(f, ", \"isa\": \"%s\", \"reason\": ", isa_name(e->isa));
 		jstr(f, exit_reason_name(e->isa, e->reason, b, sizeof(b)));
 		fprintf(
@@ -100,7 +98,7 @@ static void uexits_json(FILE *f, const struct vp_report *r)
 		const struct vp_uexit_row *u = &r->uexits[i];
 
 		fprintf(f, "%s\n    {", i ? "," : "");
-		jvcpu(f, r, u->vcpu);
+		jvcpu(f, u->vcpu);
 		fprintf(f, ", \"reason\": ");
 		jstr(f, uexit_reason_name(u->reason, b, sizeof(b)));
 		fprintf(f,
@@ -126,7 +124,7 @@ static void devs_json(FILE *f, const struct vp_report *r)
 		const struct vp_dev_row *d = &r->devs[i];
 
 		fprintf(f, "%s\n    {", i ? "," : "");
-		jvcpu(f, r, d->vcpu);
+		jvcpu(f, d->vcpu);
 		fprintf(f, ", \"device\": ");
 		jstr(f, d->device);
 		fprintf(f, ", \"register\": ");
@@ -234,7 +232,7 @@ static void cost_json(FILE *f, const struct vp_report *r)
 			continue;
 		report_fold_detail(r, d, &total, &kept);
 		fprintf(f, "%s\n    {", n++ ? "," : "");
-		jvcpu(f, r, d->vcpu);
+		jvcpu(f, d->vcpu);
 		fprintf(f, ", \"device\": ");
 		jstr(f, d->device);
 		fprintf(f,

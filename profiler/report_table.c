@@ -23,7 +23,7 @@ static void vcol(FILE *f, const struct vp_report *r, int vcpu)
 	char b[16];
 
 	if (r->per_vcpu)
-		fprintf(f, "%-5s ", vcpu_label(vcpu, b, sizeof(b)));
+		fprintf(f, "%-5s ", vcpu_label(vcpu, VP_VCPU_TABLE, b, sizeof(b)));
 }
 
 static void exits_table(FILE *f, const struct vp_report *r, bool hist)
@@ -170,7 +170,8 @@ static void dev_table(FILE *f, const struct vp_report *r, bool all)
 		if (!fold_n)
 			continue;
 		if (r->per_vcpu)
-			fprintf(f, "%-5s ", vcpu_label(r->devs[g].vcpu, b, sizeof(b)));
+			fprintf(f, "%-5s ",
+				vcpu_label(r->devs[g].vcpu, VP_VCPU_TABLE, b, sizeof(b)));
 		fprintf(f, "... %llu more row%s with %llu %s (%.2f%%); --all lists them\n", fold_n,
 			fold_n == 1 ? "" : "s", fold_w, by_ops ? "QEMU dispatches" : "accesses",
 			total ? 100.0 * fold_w / total : 0);

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * One profiled QEMU process: its BPF object and every probe attached to it.
+ * new -> probe -> load -> attach -> (close) -> detach -> free; the fallbacks
+ * between the ways of tracing KVM_RUN happen inside.  Nothing global: one
+ * process may hold an attacher per target.
+ */
+#ifndef VP_ATTACH_H
+#define VP_ATTACH_H
+#include <stdbool.h>
+#include "vexitprof.h"
+
+struct vp_attach_opts {
+	int pid;
+	const char *tracefs;
+	int kvm_run;	      /* enum vp_run_hook; VP_HOOK_NONE: the first that works */
+	bool usdt;	      /* attach QEMU's USDT probes */
+	bool packet_probes;   /* and the e1000 per-packet ones */
+	bool calibrate;	      /* measure the uprobe trap before attaching */
+	bool verbose;	      /* say why a way of tracing KVM_RUN was not used */
+	int usdt_nop_len;     /* length of the nop at QEMU's USDT sites */
+	const char *exe_path; /* /proc/PID/exe: attach through it */
+	const char *exe_name; /* the executable's path, for messages */
+};
+
+#define VP_MAX_LINKS 32
+
+struct vexitprof_bpf;
+
+struct vp_attacher {
+	struct vp_attach_opts o;
+	struct vexitprof_bpf *skel;
+	int hook;	 /* enum vp_run_hook in use (after load) */
+	bool exit_tp;	 /* kvm_exit is attached */
+	bool e1000_usdt; /* the e1000 USDT probes are attached */
+	double trap_ns;	 /* calibrated uprobe trap (0: not measured) */
+	/* why a way of tracing KVM_RUN cannot be used ("" : it may) */
+	char hook_err[VP_HOOK_SYSCALLS + 1][96];
+	struct bpf_link *links[VP_MAX_LINKS];
+	const char *names[VP_MAX_LINKS];
+	int n;
+};
+
+struct vp_attacher *attacher_new(const struct vp_attach_opts *o);
+/* Which ways of tracing KVM_RUN this kernel offers.  0, or an exit code (one line printed). */
+int attacher_probe(struct vp_attacher *a);
+/* Open and load the BPF object for the first usable way.  0, or an exit code. */
+int attacher_load(struct vp_attacher *a);
+/* Attach every probe (falling back to the next way if needed).  0, or an exit code. */
+int attacher_attach(struct vp_attacher *a);
+/* Note what BPF learned about threads (their vCPU, or their KVM_RUN fd). */
+void attacher_learn_vcpus(struct vp_attacher *a);
+/* Stop counting at once (the probes stay attached until detach). */
+void attacher_close(struct vp_attacher *a);
+void attacher_detach(struct vp_attacher *a);
+void attacher_free(struct vp_attacher *a);
+#endif

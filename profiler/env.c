@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: GPL-2.0
+/* vexitprof's options: argp table, parsing and the checks between options. */
+#include <argp.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "env.h"
+#include "vexitprof.h"
+#include "target.h"
+
+struct env env = {.tracefs = "/sys/kernel/tracing"};
+
+const char *argp_program_version = "vexitprof 0.1";
+static const char doc[] =
+    "Attribute the VM-exit and device-emulation cost of one QEMU process, down to the device "
+    "register.\n\n"
+    "Examples:\n"
+    "  vexitprof -p $(pidof qemu-system-x86_64)            # table until Ctrl-C\n"
+    "  vexitprof -p PID -d 10 --json > out.json            # 10 s, JSON (profiler/JSON.md)\n"
+    "  vexitprof -p PID -d 10 --flamegraph exits.svg       # SVG flame graph\n"
+    "  vexitprof -p PID -i 1                               # live table every second\n";
+
+enum {
+	OPT_JSON = 0x100,
+	OPT_FOLDED,
+	OPT_FLAME,
+	OPT_QMP,
+	OPT_NO_USDT,
+	OPT_READY,
+	OPT_PER_VCPU,
+	OPT_HIST,
+	OPT_TRACEFS,
+	OPT_NO_CALIB,
+	OPT_ALL,
+	OPT_KVM_RUN,
+	OPT_NO_PACKET_PROBES,
+};
+
+static const struct argp_option opts[] = {
+    {"pid", 'p', "PID", 0, "QEMU process to profile (required)", 0},
+    {"duration", 'd', "SEC", 0, "Stop after SEC seconds (default: until Ctrl-C)", 0},
+    {"interval", 'i', "SEC", 0, "Live mode: print the table every SEC seconds", 0},
+    {"per-vcpu", OPT_PER_VCPU, NULL, 0, "Break every table down by vCPU", 0},
+    {"hist", OPT_HIST, NULL, 0, "Print log2 latency histograms", 0},
+    {"all", OPT_ALL, NULL, 0,
+     "List every device register in the table (default: the busiest, the rest summed up)", 0},
+    {"json", OPT_JSON, NULL, 0, "Print the report as JSON (schema: profiler/JSON.md)", 0},
+    {"folded", OPT_FOLDED, NULL, 0, "Print folded stacks (vcpu;reason;device;register;handler ns)",
+     0},
+    {"flamegraph", OPT_FLAME, "FILE", 0, "Write an SVG flame graph to FILE", 0},
+    {"qmp", OPT_QMP, "SOCKET", 0, "Name addresses no USDT event named via QMP `info mtree`", 0},
+    {"no-usdt", OPT_NO_USDT, NULL, 0, "Kernel events only, do not attach QEMU's USDT probes", 0},
+    {"ready-file", OPT_READY, "PATH", 0, "Create PATH once every probe is attached", 0},
+    {"tracefs", OPT_TRACEFS, "DIR", OPTION_HIDDEN, "Where tracefs is (tests)", 0},
+    {"no-packet-probes", OPT_NO_PACKET_PROBES, NULL, 0,
+     "Do not attach QEMU's per-packet e1000 probes (one uprobe trap less per packet; no "
+     "per-packet figures)",
+     0},
+    {"no-calibrate", OPT_NO_CALIB, NULL, 0, "Skip the uprobe cost calibration", 0},
+    {"kvm-run", OPT_KVM_RUN, "HOOK", 0,
+     "How to trace KVM_RUN's boundaries: auto (default: the first that works of) fentry, "
+     "kvm_fpu, syscalls",
+     0},
+    {"verbose", 'v', NULL, 0, "Show libbpf's messages", 0},
+    {},
+};
+
+static double parse_sec(const char *arg, struct argp_state *state)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (errno || *end || v <= 0)
+		argp_error(state, "invalid number of seconds: %s", arg);
+	return v;
+}
+
+static error_t parse_arg(int key, char *arg, struct argp_state *state)
+{
+	char *end;
+
+	switch (key) {
+	case 'p':
+		errno = 0;
+		env.pid = strtol(arg, &end, 10);
+		if (errno || *end || env.pid <= 0)
+			argp_error(state, "invalid pid: %s", arg);
+		break;
+	case 'd':
+		env.duration = parse_sec(arg, state);
+		break;
+	case 'i':
+		env.interval = parse_sec(arg, state);
+		break;
+	case OPT_PER_VCPU:
+		env.per_vcpu = true;
+		break;
+	case OPT_HIST:
+		env.hist = true;
+		break;
+	case OPT_JSON:
+		env.json = true;
+		break;
+	case OPT_FOLDED:
+		env.folded = true;
+		break;
+	case OPT_FLAME:
+		env.flamegraph = arg;
+		break;
+	case OPT_QMP:
+		env.qmp = arg;
+		break;
+	case OPT_NO_USDT:
+		env.no_usdt = true;
+		break;
+	case OPT_READY:
+		env.ready_file = arg;
+		break;
+	case OPT_TRACEFS:
+		env.tracefs = arg;
+		break;
+	case OPT_NO_CALIB:
+		env.no_calib = true;
+		break;
+	case OPT_ALL:
+		env.all = true;
+		break;
+	case OPT_NO_PACKET_PROBES:
+		env.no_packet_probes = true;
+		break;
+	case OPT_KVM_RUN:
+		if (!strcmp(arg, "auto"))
+			env.kvm_run = VP_HOOK_NONE;
+		else if (!strcmp(arg, "fentry"))
+			env.kvm_run = VP_HOOK_FENTRY;
+		else if (!strcmp(arg, "kvm_fpu"))
+			env.kvm_run = VP_HOOK_KVM_FPU;
+		else if (!strcmp(arg, "syscalls"))
+			env.kvm_run = VP_HOOK_SYSCALLS;
+		else
+			argp_error(state, "--kvm-run: auto, fentry, kvm_fpu or syscalls, not %s",
+				   arg);
+		break;
+	case 'v':
+		env.verbose = true;
+		break;
+	case ARGP_KEY_END:
+		if (!env.pid)
+			argp_error(state, "-p PID is required");
+		if (env.json && env.folded)
+			argp_error(state, "--json and --folded both write to stdout: pick one");
+		/* live tables would break a JSON document or folded stacks */
+		if (env.interval && (env.json || env.folded))
+			argp_error(state, "-i prints live tables to stdout: not with %s",
+				   env.json ? "--json" : "--folded");
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+int env_parse(int argc, char **argv)
+{
+	static const struct argp argp = {opts, parse_arg, NULL, doc, NULL, NULL, NULL};
+
+	argp_err_exit_status = VP_EXIT_USAGE;
+	return argp_parse(&argp, argc, argv, 0, NULL, NULL) ? VP_EXIT_USAGE : 0;
+}

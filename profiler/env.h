@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* vexitprof's command line: what the user asked for, parsed and checked (argp). */
+#ifndef VP_ENV_H
+#define VP_ENV_H
+#include <stdbool.h>
+
+struct env {
+	int pid;
+	double duration;
+	double interval;
+	bool per_vcpu, hist, json, folded, no_usdt, verbose, no_calib, all, no_packet_probes;
+	int kvm_run; /* enum vp_run_hook; VP_HOOK_NONE: auto */
+	const char *flamegraph;
+	const char *qmp;
+	const char *ready_file;
+	const char *tracefs;
+};
+
+extern struct env env;
+
+/* Fills env from argv; on a bad option prints one line and exits VP_EXIT_USAGE. */
+int env_parse(int argc, char **argv);
+#endif

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The row model's vocabulary and sums: labels, totals, the "+other" rows' context. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "report.h"
+
+const char *vcpu_label(int vcpu, enum vp_vcpu_style style, char *buf, size_t len)
+{
+	static const struct {
+		const char *all, *none, *fmt;
+	} st[] = {
+	    [VP_VCPU_TABLE] = {"all", "-", "%d"},
+	    [VP_VCPU_FOLDED] = {"all", "other", "vcpu%d"},
+	    [VP_VCPU_JSON] = {"null", "null", "%d"},
+	};
+
+	if (vcpu == VP_ALL_VCPUS)
+		return st[style].all;
+	if (vcpu < 0)
+		return st[style].none;
+	snprintf(buf, len, st[style].fmt, vcpu);
+	return buf;
+}
+
+const char *dir_name(unsigned int dir)
+{
+	return dir == VP_WRITE ? "write" : "read";
+}
+
+void report_free(struct vp_report *r)
+{
+	free(r->exits);
+	free(r->uexits);
+	free(r->devs);
+	free(r->stacks);
+	r->exits = NULL;
+	r->uexits = NULL;
+	r->devs = NULL;
+	r->stacks = NULL;
+	r->n_exits = r->n_uexits = r->n_devs = r->n_stacks = 0;
+}
+
+unsigned long long report_interrupts(const struct vp_report *r)
+{
+	/* injections into the guest are what the guest sees; QEMU-side raises when KVM does not say
+	 */
+	unsigned long long k = r->cnt.c[VP_C_INJ_VIRQ];
+
+	if (!k)
+		k = r->cnt.c[VP_C_SET_IRQ] + r->cnt.c[VP_C_MSI_SET_IRQ];
+	if (!k)
+		k = r->cnt.c[VP_C_E1000_IRQ_RAISE];
+	return k;
+}
+
+unsigned long long report_packets(const struct vp_report *r)
+{
+	return r->cnt.c[VP_C_E1000_TX_FRAMES] + r->cnt.c[VP_C_E1000_RX_FRAMES];
+}
+
+unsigned long long report_device_accesses(const struct vp_report *r, const char *device)
+{
+	unsigned long long n = 0;
+
+	for (size_t i = 0; i < r->n_devs; i++)
+		if (!device || !strcmp(r->devs[i].device, device))
+			n += r->devs[i].count;
+	return n;
+}
+
+unsigned long long report_total_exits(const struct vp_report *r)
+{
+	unsigned long long n = 0;
+
+	if (r->n_exits) {
+		for (size_t i = 0; i < r->n_exits; i++)
+			n += r->exits[i].v.count;
+		return n;
+	}
+	/* without kvm_exit (PVM), exits to QEMU are the exits we can see */
+	for (size_t i = 0; i < r->n_uexits; i++)
+		n += r->uexits[i].v.count;
+	return n;
+}
+
+unsigned long long report_folded_accesses(const struct vp_report *r)
+{
+	unsigned long long n = 0;
+
+	for (size_t i = 0; i < r->n_devs; i++)
+		if (r->devs[i].folded)
+			n += r->devs[i].count;
+	return n;
+}
+
+void report_fold_detail(const struct vp_report *r, const struct vp_dev_row *fold,
+			unsigned long long *total, size_t *kept)
+{
+	*total = 0;
+	*kept = 0;
+	for (size_t i = 0; i < r->n_devs; i++) {
+		const struct vp_dev_row *d = &r->devs[i];
+
+		if (d->vcpu != fold->vcpu || d->dir != fold->dir || strcmp(d->device, fold->device))
+			continue;
+		*total += d->count;
+		if (!d->folded)
+			(*kept)++;
+	}
+}
