@@ -27,7 +27,7 @@ PKGS=(
 	busybox-static iperf3 cpio gzip kmod
 	# tests, host-side traffic, plots and rendering
 	iproute2 bpftrace jq python3 socat gnuplot-nox chromium procps psmisc nftables
-	linux-perf python3-jsonschema
+	linux-perf python3-jsonschema python3-pytest
 )
 # Packages that must come from bookworm-backports.
 BPO_PKGS=(meson python3-pycotap)

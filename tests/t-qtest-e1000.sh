@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Deterministic e1000 device tests over QEMU's qtest protocol
-# (tests/qtest/e1000_suite.py): TX/RX rings, write-backs, ICR and the INTx
-# line, and hostile ring setups (QEMU must neither crash, hang nor spin).
+# (tests/qtest/test_*.py, run by pytest): TX/RX rings, write-backs, ICR and
+# the INTx line, and hostile ring setups (QEMU must neither crash, hang nor
+# spin).
 #
 # The suite runs once for the upstream device (no extra properties) and then
 # once per e1000-opt stage set -- x-coalesce, x-shadow-regs, x-sidecore, and
@@ -13,14 +14,15 @@
 #
 # Upstream's departures from the SDM (DEVIATION lines) are accepted for the
 # upstream run; with stage properties only if the same test without them
-# shows the same (e1000_suite.py judge_deviations), or if the stage
-# documents them (STAGE_DEVIATIONS).
+# shows the same (tests/qtest/harness.py judge_deviations, called for every
+# test by conftest.py), or if the stage documents them (STAGE_DEVIATIONS).
 source "$(dirname "$0")/lib.sh"
 
 PY=/usr/bin/python3
-SUITE="$TOP/tests/qtest/e1000_suite.py"
+SUITE="$TOP/tests/qtest"
 check "qemu binary present" test -x "$QEMU"
 check "python3 present" test -x "$PY"
+check "pytest present (python3-pytest)" "$PY" -c "import pytest"
 
 # `-device e1000,help` needs no machine; retry once in case the lead is
 # replacing the binary under us.
@@ -57,8 +59,10 @@ for s in "${sets[@]}"; do
 	start=$(date +%s.%N)
 	out="$T_TMP/suite.out"
 	rc=0
-	# pipefail: rc is the suite's status.  Its sockets and logs go to $T_TMP.
-	TMPDIR="$T_TMP" "$PY" "$SUITE" --qemu "$QEMU" --props "$s" 2>&1 | tee "$out" || rc=$?
+	# pipefail: rc is pytest's status (0 only if every collected test
+	# passed; 5 if none was collected).  Sockets and logs go to $T_TMP; -B:
+	# no __pycache__ in the source tree.
+	TMPDIR="$T_TMP" "$PY" -B -m pytest -q -rf "$SUITE" --qemu "$QEMU" --props "$s" 2>&1 | tee "$out" || rc=$?
 	secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
 	ran+=("$label")
 	if [ "$rc" -eq 0 ]; then
