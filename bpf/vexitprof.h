@@ -6,8 +6,8 @@
  * Keys carry the vCPU so that two vCPU threads never update the same entry:
  * that is what keeps plain hash maps free of cross-CPU contention here.
  */
-#ifndef VEXITPROF_H
-#define VEXITPROF_H
+#ifndef VP_VEXITPROF_H
+#define VP_VEXITPROF_H
 
 #ifndef __VMLINUX_H__
 #include <linux/types.h>
@@ -230,9 +230,9 @@ struct vp_counters {
 
 /*
  * Per-thread state of the BPF side (maps "threads", an array indexed by tid,
- * and "threads_ovf"; see bpf/vexitprof_handlers.bpf.h).  User space never
- * touches it: vCPU hints and what BPF learned about a thread go through the
- * "tid_vcpu" map (struct vp_tid_info).
+ * and "threads_ovf"; see bpf/vexitprof_handlers.bpf.h).  The profiler never
+ * touches it (the unit test reads it): vCPU hints and what BPF learned about a thread go through
+ * the "tid_vcpu" map (struct vp_tid_info).
  *
  * Aggregates live in arrays indexed by a slot that a hash ("*_idx": key ->
  * slot) hands out the first time a key is seen; the thread caches the slot

@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Maps and event handlers of vexitprof.  Handlers take plain values (thread id,
- * timestamp, record fields) rather than a tracepoint context so that the same
- * code runs attached to the real events (bpf/vexitprof.bpf.c) and under
- * BPF_PROG_TEST_RUN with synthetic records (tests/unit/test_vexitprof.bpf.c).
- * Threads are named by their tid (and start time), passed in, so that the
- * unit test can play several threads from one.
+ * Event handlers of vexitprof (their maps: vexitprof_maps.bpf.h).  Handlers take plain values
+ * (thread id, timestamp, record fields) rather than a tracepoint context so that the same code runs
+ * attached to the real events (bpf/vexitprof.bpf.c) and under BPF_PROG_TEST_RUN with synthetic
+ * records (tests/unit/test_vexitprof.bpf.c). Threads are named by their tid (and start time),
+ * passed in, so that the unit test can play several threads from one.
  *
  * How one vCPU thread's events fit together (x86 KVM):
  *   kvm_exit .. [kvm_mmio|kvm_pio] .. [KVM_RUN returns (kvm_userspace_exit),
@@ -32,170 +31,7 @@
 #define VP_HANDLERS_BPF_H
 
 #include "bits.bpf.h"
-
-#define VP_MAX_THREADS 1024
-#define VP_MAX_EXITS   4096
-#define VP_MAX_UEXITS  1024
-/* detail rows may take all but VP_ACC_FOLD_SLOTS (vexitprof.h) */
-#define VP_MAX_ACC	  32768
-#define VP_MAX_ACC_PAGES  8192
-#define VP_MAX_MR	  16384
-#define VP_MAX_MR_REGIONS 4096
-#define VP_MAX_MRNAMES	  2048
-#define VP_MAX_GPA	  8192
-
-/* Layout of QEMU's MemoryRegion; rodata, so user space can set it before load. */
-const volatile __u32 mr_off_container = VP_MR_OFF_CONTAINER;
-const volatile __u32 mr_off_size = VP_MR_OFF_SIZE;
-const volatile __u32 mr_off_addr = VP_MR_OFF_ADDR;
-const volatile __u32 mr_off_name = VP_MR_OFF_NAME;
-
-/* set once an exit to QEMU waits for its memory_region_ops: until then (TCG) USDT skips pairing */
-__u32 pairing_used = 0;
-
-/*
- * Set by user space when the profile ends: every program returns at once
- * from then on, so the report ends at the signal and not when the last
- * uprobe is detached (each detach waits for an RCU grace period; all of
- * them take most of a second).
- */
-__u32 vp_closed = 0;
-
-static __always_inline int vp_open(void)
-{
-	return !*(volatile __u32 *)&vp_closed;
-}
-
-/* next free slot of each aggregate array */
-__u32 exit_next = 0;
-__u32 uexit_next = 0;
-__u32 acc_next = 0;
-
-/*
- * Thread state: slot tid % VP_THREAD_SLOTS of an array (an inline lookup,
- * cheaper than task local storage or a hash), claimed by the first vCPU
- * thread that needs it; a thread whose slot another thread holds goes to
- * the threads_ovf hash.  A slot remembers its thread's tid and the low bits
- * of its start time, so a recycled tid never inherits a dead thread's state.
- */
-#define VP_THREAD_SLOTS 4096
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, VP_THREAD_SLOTS);
-	__type(key, __u32);
-	__type(value, struct vp_thread);
-} threads SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VP_MAX_THREADS);
-	__type(key, __u32);
-	__type(value, struct vp_thread);
-} threads_ovf SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VP_MAX_THREADS);
-	__type(key, __u32);
-	__type(value, struct vp_tid_info);
-} tid_vcpu SEC(".maps");
-
-/* kvm_exit: (vcpu, isa, reason) -> slot of exit_vals */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VP_MAX_EXITS);
-	__type(key, struct vp_exit_key);
-	__type(value, __u32);
-} exit_idx SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, VP_MAX_EXITS);
-	__type(key, __u32);
-	__type(value, struct vp_exit_val);
-} exit_vals SEC(".maps");
-
-/* exits to QEMU: (vcpu, reason) -> slot of uexit_vals */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VP_MAX_UEXITS);
-	__type(key, struct vp_uexit_key);
-	__type(value, __u32);
-} uexit_idx SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, VP_MAX_UEXITS);
-	__type(key, __u32);
-	__type(value, struct vp_uexit_val);
-} uexit_vals SEC(".maps");
-
-/* guest accesses: (vcpu, space, dir, addr) -> slot of acc_vals */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VP_MAX_ACC);
-	__type(key, struct vp_acc_key);
-	__type(value, __u32);
-} acc_idx SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, VP_MAX_ACC);
-	__type(key, __u32);
-	__type(value, struct vp_acc_val);
-} acc_vals SEC(".maps");
-
-/* kvm_mmio/kvm_pio: addresses with a row of their own per page, and the page's folded row */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VP_MAX_ACC_PAGES);
-	__type(key, struct vp_acc_key); /* addr: page | VP_ACC_FOLD */
-	__type(value, struct vp_acc_page);
-} acc_pages SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VP_MAX_MR);
-	__type(key, struct vp_mr_key);
-	__type(value, struct vp_mr_val);
-} mr_ops SEC(".maps");
-
-/* memory_region_ops per (vcpu, dir, MemoryRegion): detail cap and what it folded */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VP_MAX_MR_REGIONS);
-	__type(key, struct vp_mr_rkey);
-	__type(value, struct vp_mr_region);
-} mr_regions SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VP_MAX_MRNAMES);
-	__type(key, __u64);
-	__type(value, struct vp_mr_name);
-} mr_names SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, VP_MAX_GPA);
-	__type(key, struct vp_gpa_key);
-	__type(value, struct vp_gpa_val);
-} gpa_map SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct vp_counters);
-} counters SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, VP_TXB_SLOTS);
-	__type(key, __u32);
-	__type(value, __u64);
-} tx_batch_hist SEC(".maps");
+#include "vexitprof_maps.bpf.h"
 
 static __always_inline void vp_count(__u32 idx, __u64 n)
 {
@@ -329,7 +165,7 @@ static __always_inline struct vp_thread *vp_thread_get(__u64 tk, bool create)
 	return st;
 }
 
-#define vp_thread(tk) vp_thread_get(tk, true)
+#define vp_thread_of(tk) vp_thread_get(tk, true)
 
 /* Tell user space what this thread is (once per change). */
 static __always_inline void vp_note_thread(struct vp_thread *st)
@@ -359,7 +195,7 @@ static __always_inline int vp_handle_kvm_exit(__u64 tk, __u64 now, __u32 vcpu, _
 	struct vp_exit_val *v;
 
 	vp_count(VP_C_KVM_EXIT, 1);
-	st = vp_thread(tk);
+	st = vp_thread_of(tk);
 	if (!st)
 		return 0;
 	if (st->in_exit)
@@ -496,7 +332,7 @@ static __always_inline int vp_handle_kvm_mmio(__u64 tk, __u32 type, __u32 len, _
 	struct vp_thread *st;
 
 	vp_count(VP_C_KVM_MMIO, 1);
-	st = vp_thread(tk);
+	st = vp_thread_of(tk);
 	if (!st)
 		return 0;
 	if (type == VP_MMIO_READ && st->skip_read && st->skip_read_gpa == gpa) {
@@ -529,7 +365,7 @@ static __always_inline int vp_handle_kvm_pio(__u64 tk, __u32 rw, __u32 port, __u
 	struct vp_acc_val *a;
 
 	vp_count(VP_C_KVM_PIO, 1);
-	st = vp_thread(tk);
+	st = vp_thread_of(tk);
 	if (!st)
 		return 0;
 	if (rw) {
@@ -610,7 +446,7 @@ static __always_inline void vp_run_exit(struct vp_thread *st, __u64 now)
 /* kvm:kvm_userspace_exit (with the ioctl tracepoints) */
 static __always_inline int vp_handle_uexit(__u64 tk, __u32 reason, __s32 err)
 {
-	struct vp_thread *st = vp_thread(tk);
+	struct vp_thread *st = vp_thread_of(tk);
 
 	if (st)
 		vp_uexit(st, reason, err);
@@ -634,7 +470,7 @@ static __always_inline int vp_handle_run_exit(__u64 tk, __u64 now)
  */
 static __always_inline int vp_handle_run_return(__u64 tk, __u64 now, __u32 reason, __s32 err)
 {
-	struct vp_thread *st = vp_thread(tk);
+	struct vp_thread *st = vp_thread_of(tk);
 
 	if (!st)
 		return 0;
@@ -665,7 +501,7 @@ static __always_inline int vp_handle_run_enter(__u64 tk, __u64 now, __s32 fd, __
 	__u64 u;
 
 	vp_count(VP_C_IOCTL_ENTER, 1);
-	st = vp_thread(tk);
+	st = vp_thread_of(tk);
 	if (!st)
 		return 0;
 	st->in_run = 1;

@@ -97,20 +97,25 @@ static bool fentry_can_attach(const char *fn)
 	return ok;
 }
 
-static bool last_hook(const struct vp_attacher *a, int hook)
+/* the last way to try: its failure is final */
+static int end_hook(const struct vp_attacher *a)
 {
-	for (int h = hook + 1; h <= VP_HOOK_SYSCALLS; h++)
-		if (!a->hook_err[h][0])
-			return false;
-	return true;
+	return a->o.kvm_run ? a->o.kvm_run : VP_HOOK_SYSCALLS;
 }
 
-/* hook cannot be used (hook_err says why): try the next one if there is one */
+/* hook cannot be used (hook_err says why): try the next one */
 static void drop_hook(struct vp_attacher *a, int hook)
 {
 	if (a->o.verbose)
 		fprintf(stderr, "vexitprof: KVM_RUN via %s: %s; trying the next way\n",
 			run_hook_name(hook), a->hook_err[hook]);
+}
+
+static int tp_missing(const struct tp_prog *t)
+{
+	fprintf(stderr, "vexitprof: tracepoint %s:%s is missing from this kernel\n", t->cat,
+		t->name);
+	return VP_EXIT_NOTRACE;
 }
 
 struct vp_attacher *attacher_new(const struct vp_attach_opts *o)
@@ -124,53 +129,40 @@ struct vp_attacher *attacher_new(const struct vp_attach_opts *o)
 
 int attacher_probe(struct vp_attacher *a)
 {
-	int first = a->o.kvm_run ? a->o.kvm_run : VP_HOOK_FENTRY;
-	int end = a->o.kvm_run ? a->o.kvm_run : VP_HOOK_SYSCALLS;
-	const struct tp_prog *missing = NULL;
+	int first = a->o.kvm_run ? a->o.kvm_run : VP_HOOK_FENTRY, end = end_hook(a);
 
 	/* tracepoints every way needs */
 	for (size_t i = 0; i < NTPS; i++)
-		if (tps[i].required && !tps[i].hooks && !tp_exists(a, tps[i].cat, tps[i].name)) {
-			missing = &tps[i];
-			goto fail;
-		}
-	for (int h = VP_HOOK_NONE; h <= VP_HOOK_SYSCALLS; h++)
-		if (h < first || h > end)
+		if (tps[i].required && !tps[i].hooks && !tp_exists(a, tps[i].cat, tps[i].name))
+			return tp_missing(&tps[i]);
+	/* a way whose tracepoints are missing is not loaded (said when it would have been) */
+	for (int h = VP_HOOK_NONE; h <= VP_HOOK_SYSCALLS; h++) {
+		if (h < first || h > end) {
 			snprintf(a->hook_err[h], sizeof(a->hook_err[h]), "not asked for");
-	for (int h = first; h <= end; h++) {
+			continue;
+		}
 		for (size_t i = 0; i < NTPS && !a->hook_err[h][0]; i++) {
 			if (!(tps[i].hooks & H(h)) || !tps[i].required)
 				continue;
 			if (!tps[i].cat) {
-				/* asked for by name: loading says what is wrong */
-				if (!a->o.kvm_run && !fentry_can_attach(tps[i].name))
+				/* the last way to try: loading says what is wrong */
+				if (h != end && !fentry_can_attach(tps[i].name))
 					snprintf(a->hook_err[h], sizeof(a->hook_err[h]),
 						 "no %s in the kernel's BTF", tps[i].name);
-				continue;
+			} else if (!tp_exists(a, tps[i].cat, tps[i].name)) {
+				a->missing[h] = &tps[i];
+				snprintf(a->hook_err[h], sizeof(a->hook_err[h]),
+					 "no tracepoint %s:%s", tps[i].cat, tps[i].name);
 			}
-			if (tp_exists(a, tps[i].cat, tps[i].name))
-				continue;
-			missing = &tps[i];
-			snprintf(a->hook_err[h], sizeof(a->hook_err[h]), "no tracepoint %s:%s",
-				 tps[i].cat, tps[i].name);
 		}
-		if (!a->hook_err[h][0])
-			continue;
-		if (last_hook(a, h))
-			goto fail;
-		drop_hook(a, h);
 	}
 	return 0;
-fail:
-	fprintf(stderr, "vexitprof: tracepoint %s:%s is missing from this kernel\n", missing->cat,
-		missing->name);
-	return VP_EXIT_NOTRACE;
 }
 
 /* Open and load with the KVM_RUN boundaries from hook: 0, -EAGAIN (next way), or an exit code. */
 static int load_hook(struct vp_attacher *a, int hook)
 {
-	bool last = last_hook(a, hook);
+	bool last = hook == end_hook(a);
 	struct bpf_program *p;
 	int err;
 
@@ -219,11 +211,16 @@ static void unload(struct vp_attacher *a)
 
 int attacher_load(struct vp_attacher *a)
 {
-	for (int h = VP_HOOK_FENTRY; h <= VP_HOOK_SYSCALLS; h++) {
+	for (int h = a->hook + 1; h <= end_hook(a); h++) {
 		int err;
 
-		if (a->hook_err[h][0])
+		if (a->missing[h] && h == end_hook(a))
+			return tp_missing(a->missing[h]);
+		if (a->hook_err[h][0]) {
+			if (h > VP_HOOK_NONE && strcmp(a->hook_err[h], "not asked for"))
+				drop_hook(a, h);
 			continue;
+		}
 		err = load_hook(a, h);
 		if (err != -EAGAIN)
 			return err;
@@ -265,7 +262,7 @@ static void prefill_vcpu(int tid, int vcpu, void *arg)
 /* the kernel's probes: 0, -EAGAIN (this way of tracing KVM_RUN failed), or an exit code */
 static int attach_kernel(struct vp_attacher *a)
 {
-	bool last = last_hook(a, a->hook);
+	bool last = a->hook == end_hook(a);
 
 	target_vcpu_threads(a->o.pid, prefill_vcpu, a);
 	/* before anything is attached, so the calibration delays no probe */
@@ -350,11 +347,10 @@ int attacher_attach(struct vp_attacher *a)
 	int err;
 
 	while ((err = attach_kernel(a)) == -EAGAIN) {
-		int failed = a->hook;
-
 		unload(a);
 		a->exit_tp = false;
-		drop_hook(a, failed);
+		drop_hook(a, a->hook);
+		/* the next way after a->hook */
 		err = attacher_load(a);
 		if (err)
 			return err;

@@ -26,6 +26,7 @@ struct vp_attach_opts {
 #define VP_MAX_LINKS 32
 
 struct vexitprof_bpf;
+struct tp_prog;
 
 struct vp_attacher {
 	struct vp_attach_opts o;
@@ -36,6 +37,8 @@ struct vp_attacher {
 	double trap_ns;	 /* calibrated uprobe trap (0: not measured) */
 	/* why a way of tracing KVM_RUN cannot be used ("" : it may) */
 	char hook_err[VP_HOOK_SYSCALLS + 1][96];
+	/* the tracepoint a way lacks (NULL: none) */
+	const struct tp_prog *missing[VP_HOOK_SYSCALLS + 1];
 	struct bpf_link *links[VP_MAX_LINKS];
 	const char *names[VP_MAX_LINKS];
 	int n;

@@ -476,39 +476,39 @@ static void add_region(struct ctx *c, const struct vp_snap_region *g)
 	note_cpu_index(c, key->vcpu);
 }
 
+/* by vCPU, then the busiest first; tie: the caller's last key */
+static int cmp_busy(int va, int vb, unsigned long long ca, unsigned long long cb, int tie)
+{
+	if (va != vb)
+		return va < vb ? -1 : 1;
+	if (ca != cb)
+		return ca > cb ? -1 : 1;
+	return tie;
+}
+
 static int cmp_dev(const void *a, const void *b)
 {
 	const struct vp_dev_row *x = a, *y = b;
 
-	if (x->vcpu != y->vcpu)
-		return x->vcpu < y->vcpu ? -1 : 1;
-	if (x->count != y->count)
-		return x->count > y->count ? -1 : 1;
-	if (x->qemu_ops != y->qemu_ops)
-		return x->qemu_ops > y->qemu_ops ? -1 : 1;
-	return strcmp(x->reg, y->reg);
+	return cmp_busy(x->vcpu, y->vcpu, x->count, y->count,
+			x->qemu_ops != y->qemu_ops ? (x->qemu_ops > y->qemu_ops ? -1 : 1)
+						   : strcmp(x->reg, y->reg));
 }
 
 static int cmp_exit(const void *a, const void *b)
 {
 	const struct vp_exit_row *x = a, *y = b;
 
-	if (x->vcpu != y->vcpu)
-		return x->vcpu < y->vcpu ? -1 : 1;
-	if (x->v.count != y->v.count)
-		return x->v.count > y->v.count ? -1 : 1;
-	return x->reason < y->reason ? -1 : x->reason > y->reason;
+	return cmp_busy(x->vcpu, y->vcpu, x->v.count, y->v.count,
+			x->reason < y->reason ? -1 : x->reason > y->reason);
 }
 
 static int cmp_uexit(const void *a, const void *b)
 {
 	const struct vp_uexit_row *x = a, *y = b;
 
-	if (x->vcpu != y->vcpu)
-		return x->vcpu < y->vcpu ? -1 : 1;
-	if (x->v.count != y->v.count)
-		return x->v.count > y->v.count ? -1 : 1;
-	return x->reason < y->reason ? -1 : x->reason > y->reason;
+	return cmp_busy(x->vcpu, y->vcpu, x->v.count, y->v.count,
+			x->reason < y->reason ? -1 : x->reason > y->reason);
 }
 
 static void add_stack(struct vp_report *r, int vcpu, const char *reason, const char *dev,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 /*
  * Flame graph SVG writer.  Stacks are sorted frame by frame, so that every
  * run of stacks sharing a prefix is contiguous; one pass over the sorted
@@ -8,6 +9,9 @@
  */
 #define _GNU_SOURCE
 #include "flamegraph.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <errno.h>
 #include <stdint.h>
@@ -184,25 +188,15 @@ static void xml_put(FILE *out, const char *s, size_t len)
 		size_t need = 0, i;
 
 		if (c < 0x80) {
-			switch (c) {
-			case '&':
-				fputs("&amp;", out);
-				break;
-			case '<':
-				fputs("&lt;", out);
-				break;
-			case '>':
-				fputs("&gt;", out);
-				break;
-			case '"':
-				fputs("&quot;", out);
-				break;
-			case '\'':
-				fputs("&apos;", out);
-				break;
-			default:
+			static const char *const ent[0x80] = {
+			    ['&'] = "&amp;",  ['<'] = "&lt;",	 ['>'] = "&gt;",
+			    ['"'] = "&quot;", ['\''] = "&apos;",
+			};
+
+			if (ent[c])
+				fputs(ent[c], out);
+			else
 				fputc(c < 0x20 && c != '\t' ? '?' : c, out);
-			}
 			p++;
 			continue;
 		}
@@ -615,4 +609,32 @@ void flamegraph_free_stacks(struct fg_stack *stacks, size_t n)
 	for (i = 0; stacks && i < n; i++)
 		free((char *)stacks[i].frames);
 	free(stacks);
+}
+
+int flamegraph_write_file(const char *path, const struct fg_stack *stacks, size_t n,
+			  const struct fg_options *opt)
+{
+	struct stat st;
+	int regular = stat(path, &st) ? errno == ENOENT : S_ISREG(st.st_mode);
+	char *tmp = NULL;
+	FILE *out;
+	int err;
+
+	if (regular && asprintf(&tmp, "%s.tmp", path) < 0)
+		return -ENOMEM;
+	out = fopen(tmp ? tmp : path, "w");
+	if (!out) {
+		err = -errno;
+		free(tmp);
+		return err;
+	}
+	err = flamegraph_write_svg_opts(out, stacks, n, opt);
+	if (fclose(out) && !err)
+		err = -errno;
+	if (!err && tmp && rename(tmp, path))
+		err = -errno;
+	if (err && tmp)
+		unlink(tmp);
+	free(tmp);
+	return err;
 }

@@ -1,6 +1,8 @@
-/* Flame graph (and icicle graph) SVG writer for folded stacks. */
-#ifndef VEXIT_FLAMEGRAPH_H
-#define VEXIT_FLAMEGRAPH_H
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Flame graph (and icicle graph) SVG writer for folded stacks: a library, and its CLI
+ * vexit-flamegraph. */
+#ifndef VP_FLAMEGRAPH_H
+#define VP_FLAMEGRAPH_H
 
 #include <stddef.h>
 #include <stdio.h>
@@ -25,6 +27,13 @@ int flamegraph_write_svg(FILE *out, const struct fg_stack *stacks, size_t n, con
 /* The same with every option; opt may be NULL. */
 int flamegraph_write_svg_opts(FILE *out, const struct fg_stack *stacks, size_t n,
 			      const struct fg_options *opt);
+/*
+ * Write the SVG to path.  A regular file is written under a temporary name
+ * and renamed, so a failed run leaves no half SVG behind; anything else
+ * (/dev/null, a pipe) is written in place, never replaced.  0 or -errno.
+ */
+int flamegraph_write_file(const char *path, const struct fg_stack *stacks, size_t n,
+			  const struct fg_options *opt);
 /* Parse folded text (one stack per line, "frames weight"); lines that do not parse are skipped and
  * counted in *bad. Empty lines are skipped without counting. Returns 0 or -errno. */
 int flamegraph_parse_folded(FILE *in, struct fg_stack **stacks, size_t *n, size_t *bad);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 /*
  * Register and I/O port names.  The e1000 map is the Intel 8254x/8257x
  * register set as QEMU's e1000 and e1000e models know it (hw/net/e1000_regs.h,

@@ -1,6 +1,7 @@
+/* SPDX-License-Identifier: GPL-2.0 */
 /* Names of device registers and I/O ports, for labelling exits. */
-#ifndef VEXIT_REGNAMES_H
-#define VEXIT_REGNAMES_H
+#ifndef VP_REGNAMES_H
+#define VP_REGNAMES_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -94,18 +94,25 @@ unsigned long long report_folded_accesses(const struct vp_report *r)
 	return n;
 }
 
-void report_fold_detail(const struct vp_report *r, const struct vp_dev_row *fold,
-			unsigned long long *total, size_t *kept)
+bool report_next_fold(const struct vp_report *r, size_t *i, const struct vp_dev_row **fold,
+		      unsigned long long *total, size_t *kept)
 {
+	for (; *i < r->n_devs && !r->devs[*i].folded; (*i)++)
+		;
+	if (*i >= r->n_devs)
+		return false;
+	*fold = &r->devs[*i];
 	*total = 0;
 	*kept = 0;
-	for (size_t i = 0; i < r->n_devs; i++) {
-		const struct vp_dev_row *d = &r->devs[i];
+	for (size_t j = 0; j < r->n_devs; j++) {
+		const struct vp_dev_row *d = &r->devs[j];
 
-		if (d->vcpu != fold->vcpu || d->dir != fold->dir || strcmp(d->device, fold->device))
+		if (d->vcpu != (*fold)->vcpu || d->dir != (*fold)->dir ||
+		    strcmp(d->device, (*fold)->device))
 			continue;
 		*total += d->count;
 		if (!d->folded)
 			(*kept)++;
 	}
+	return true;
 }

@@ -126,9 +126,12 @@ unsigned long long report_device_accesses(const struct vp_report *r, const char 
 unsigned long long report_total_exits(const struct vp_report *r);
 /* Sum of count over the "+other" rows */
 unsigned long long report_folded_accesses(const struct vp_report *r);
-/* For a "+other" row: the count of its (vcpu, device, dir) in all, and how many rows kept detail */
-void report_fold_detail(const struct vp_report *r, const struct vp_dev_row *fold,
-			unsigned long long *total, size_t *kept);
+/*
+ * The "+other" rows from index *i on: the next one in *fold, with the count of
+ * its (vcpu, device, dir) in all and how many rows kept detail; false at the end.
+ */
+bool report_next_fold(const struct vp_report *r, size_t *i, const struct vp_dev_row **fold,
+		      unsigned long long *total, size_t *kept);
 
 /* all: every device register; otherwise the busiest rows and one line for the rest */
 void report_table(FILE *f, const struct vp_report *r, bool hist, bool all);
@@ -136,5 +139,6 @@ const char *run_hook_name(int hook);
 void report_json(FILE *f, const struct vp_report *r);
 /* Folded stacks "vcpu;reason;device;register;handler weight", weight in ns (count when no time). */
 void report_folded(FILE *f, const struct vp_report *r);
+/* The stacks as an SVG flame graph in path: 0 or -errno. */
 int report_flamegraph(const char *path, const struct vp_report *r);
 #endif

@@ -5,6 +5,7 @@
  * stacks there are and what they weigh is attribute.c's decision (r->stacks);
  * this file only spells them.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,18 +65,15 @@ void report_folded(FILE *f, const struct vp_report *r)
 int report_flamegraph(const char *path, const struct vp_report *r)
 {
 	char title[160];
+	struct fg_options o = {.title = title, .unit = r->stacks_time ? "ns" : "accesses"};
 	size_t n;
-	struct fg_stack *fs;
-	FILE *f = fopen(path, "w");
+	struct fg_stack *fs = fg_stacks(r, &n);
 	int err;
 
-	if (!f)
-		return -1;
-	fs = fg_stacks(r, &n);
+	if (!fs)
+		return -ENOMEM;
 	snprintf(title, sizeof(title), "vexitprof: QEMU pid %d, %.1f s", r->pid, r->duration_s);
-	err = fs ? flamegraph_write_svg(f, fs, n, title, r->stacks_time ? "ns" : "accesses") : -1;
+	err = flamegraph_write_file(path, fs, n, &o);
 	free_stacks(fs, n);
-	if (fclose(f) || err)
-		return -1;
-	return 0;
+	return err;
 }

@@ -60,6 +60,41 @@ static void jhist(FILE *f, const __u64 *h)
 	fprintf(f, "]");
 }
 
+/* a number, or null when it is not known */
+static void jnum(FILE *f, bool known, unsigned long long v)
+{
+	if (known)
+		fprintf(f, "%llu", v);
+	else
+		fprintf(f, "null");
+}
+
+/* a row's start, up to its vCPU; i: its index in the array */
+static void jrow(FILE *f, size_t i, int vcpu)
+{
+	fprintf(f, "%s\n    {", i ? "," : "");
+	jvcpu(f, vcpu);
+}
+
+static void jcount(FILE *f, const struct vp_report *r, unsigned int code, unsigned long long count,
+		   unsigned long long timed)
+{
+	fprintf(f, ", \"code\": %u, \"count\": %llu, \"rate\": %.3f, \"timed\": %llu, ", code,
+		count, rate(r, count), timed);
+}
+
+/* a row's time: ns over its timed events, and their histogram (ends the row) */
+static void jtime(FILE *f, const struct vp_report *r, unsigned long long ns,
+		  unsigned long long timed, const __u64 *hist)
+{
+	fprintf(
+	    f, "\"share\": %.6f, \"mean_ns\": %.1f, \"p50_ns\": %.1f, \"p99_ns\": %.1f, \"hist\": ",
+	    share(r, ns), timed ? (double)ns / timed : 0.0,
+	    hist_percentile(hist, VP_HIST_SLOTS, 50), hist_percentile(hist, VP_HIST_SLOTS, 99));
+	jhist(f, hist);
+	fprintf(f, "}");
+}
+
 static void exits_json(FILE *f, const struct vp_report *r)
 {
 	char b[32];
@@ -68,23 +103,13 @@ static void exits_json(FILE *f, const struct vp_report *r)
 	for (size_t i = 0; i < r->n_exits; i++) {
 		const struct vp_exit_row *e = &r->exits[i];
 
-		fprintf(f, "%s\n    {", i ? "," : "");
-		jvcpu(f, e->vcpu);
+		jrow(f, i, e->vcpu);
 		fprintf(f, ", \"isa\": \"%s\", \"reason\": ", isa_name(e->isa));
 		jstr(f, exit_reason_name(e->isa, e->reason, b, sizeof(b)));
-		fprintf(
-		    f,
-		    ", \"code\": %u, \"count\": %llu, \"rate\": %.3f, \"timed\": %llu, "
-		    "\"total_ns\": %llu, \"user_ns\": %llu, \"share\": %.6f, \"mean_ns\": %.1f, "
-		    "\"p50_ns\": %.1f, \"p99_ns\": %.1f, \"hist\": ",
-		    e->reason, (unsigned long long)e->v.count, rate(r, e->v.count),
-		    (unsigned long long)e->v.timed, (unsigned long long)e->v.total_ns,
-		    (unsigned long long)e->v.user_ns, share(r, e->v.total_ns),
-		    e->v.timed ? (double)e->v.total_ns / e->v.timed : 0.0,
-		    hist_percentile(e->v.hist, VP_HIST_SLOTS, 50),
-		    hist_percentile(e->v.hist, VP_HIST_SLOTS, 99));
-		jhist(f, e->v.hist);
-		fprintf(f, "}");
+		jcount(f, r, e->reason, e->v.count, e->v.timed);
+		fprintf(f, "\"total_ns\": %llu, \"user_ns\": %llu, ",
+			(unsigned long long)e->v.total_ns, (unsigned long long)e->v.user_ns);
+		jtime(f, r, e->v.total_ns, e->v.timed, e->v.hist);
 	}
 	fprintf(f, "%s],\n", r->n_exits ? "\n  " : "");
 }
@@ -97,22 +122,12 @@ static void uexits_json(FILE *f, const struct vp_report *r)
 	for (size_t i = 0; i < r->n_uexits; i++) {
 		const struct vp_uexit_row *u = &r->uexits[i];
 
-		fprintf(f, "%s\n    {", i ? "," : "");
-		jvcpu(f, u->vcpu);
+		jrow(f, i, u->vcpu);
 		fprintf(f, ", \"reason\": ");
 		jstr(f, uexit_reason_name(u->reason, b, sizeof(b)));
-		fprintf(f,
-			", \"code\": %u, \"count\": %llu, \"rate\": %.3f, \"timed\": %llu, "
-			"\"user_ns\": %llu, \"share\": %.6f, \"mean_ns\": %.1f, \"p50_ns\": %.1f, "
-			"\"p99_ns\": %.1f, \"hist\": ",
-			u->reason, (unsigned long long)u->v.count, rate(r, u->v.count),
-			(unsigned long long)u->v.timed, (unsigned long long)u->v.user_ns,
-			share(r, u->v.user_ns),
-			u->v.timed ? (double)u->v.user_ns / u->v.timed : 0.0,
-			hist_percentile(u->v.hist, VP_HIST_SLOTS, 50),
-			hist_percentile(u->v.hist, VP_HIST_SLOTS, 99));
-		jhist(f, u->v.hist);
-		fprintf(f, "}");
+		jcount(f, r, u->reason, u->v.count, u->v.timed);
+		fprintf(f, "\"user_ns\": %llu, ", (unsigned long long)u->v.user_ns);
+		jtime(f, r, u->v.user_ns, u->v.timed, u->v.hist);
 	}
 	fprintf(f, "%s],\n", r->n_uexits ? "\n  " : "");
 }
@@ -123,23 +138,16 @@ static void devs_json(FILE *f, const struct vp_report *r)
 	for (size_t i = 0; i < r->n_devs; i++) {
 		const struct vp_dev_row *d = &r->devs[i];
 
-		fprintf(f, "%s\n    {", i ? "," : "");
-		jvcpu(f, d->vcpu);
+		jrow(f, i, d->vcpu);
 		fprintf(f, ", \"device\": ");
 		jstr(f, d->device);
 		fprintf(f, ", \"register\": ");
 		jstr(f, d->reg);
 		fprintf(f, ", \"dir\": \"%s\", \"space\": \"%s\", \"addr\": ", dir_name(d->dir),
 			d->space == VP_PIO ? "pio" : "mmio");
-		if (d->addr_known)
-			fprintf(f, "%llu", d->addr);
-		else
-			fprintf(f, "null");
+		jnum(f, d->addr_known, d->addr);
 		fprintf(f, ", \"offset\": ");
-		if (d->offset_known)
-			fprintf(f, "%llu", d->offset);
-		else
-			fprintf(f, "null");
+		jnum(f, d->offset_known, d->offset);
 		fprintf(f, ", \"size\": %llu, \"count\": %llu, \"rate\": %.3f", d->size, d->count,
 			rate(r, d->count));
 		if (r->kvm_accesses) {
@@ -148,10 +156,7 @@ static void devs_json(FILE *f, const struct vp_report *r)
 				"\"user_ns\": %llu, \"kernel_ns\": ",
 				d->kcount, d->exits, d->kcount - d->exits, d->user_ns);
 			/* kernel time needs kvm_exit/kvm_entry, which PVM hosts do not fire */
-			if (d->ktimed)
-				fprintf(f, "%llu", d->kernel_ns);
-			else
-				fprintf(f, "null");
+			jnum(f, d->ktimed, d->kernel_ns);
 		} else
 			fprintf(f,
 				", \"guest_accesses\": null, \"exits\": null, \"in_kernel\": null, "
@@ -223,16 +228,12 @@ static void cost_json(FILE *f, const struct vp_report *r)
 	    f,
 	    "  \"lost\": {\"dropped\": %llu, \"unpaired\": %llu, \"folded\": %llu, \"detail\": [",
 	    r->cnt.c[VP_C_DROPPED], r->cnt.c[VP_C_UNPAIRED], report_folded_accesses(r));
-	for (size_t i = 0; i < r->n_devs; i++) {
-		const struct vp_dev_row *d = &r->devs[i];
-		unsigned long long total;
-		size_t kept;
+	const struct vp_dev_row *d;
+	unsigned long long total;
+	size_t kept;
 
-		if (!d->folded)
-			continue;
-		report_fold_detail(r, d, &total, &kept);
-		fprintf(f, "%s\n    {", n++ ? "," : "");
-		jvcpu(f, d->vcpu);
+	for (size_t i = 0; report_next_fold(r, &i, &d, &total, &kept); i++) {
+		jrow(f, n++, d->vcpu);
 		fprintf(f, ", \"device\": ");
 		jstr(f, d->device);
 		fprintf(f,
@@ -240,10 +241,7 @@ static void cost_json(FILE *f, const struct vp_report *r)
 			"\"rows_kept\": %zu, \"cap\": ",
 			dir_name(d->dir), d->space == VP_PIO ? "pio" : "mmio", d->count, total,
 			kept);
-		if (d->fold_cap)
-			fprintf(f, "%u", d->fold_cap);
-		else
-			fprintf(f, "null");
+		jnum(f, d->fold_cap, d->fold_cap);
 		fprintf(f, ", \"cap_per\": \"%s\", \"map_full\": %s}",
 			d->fold_cap_page ? "page" : "region", d->fold_full ? "true" : "false");
 	}

@@ -186,19 +186,16 @@ static void fold_section(FILE *f, const struct vp_report *r)
 {
 	bool head = false;
 
-	for (size_t i = 0; i < r->n_devs; i++) {
-		const struct vp_dev_row *d = &r->devs[i];
-		unsigned long long total;
-		size_t kept;
+	const struct vp_dev_row *d;
+	unsigned long long total;
+	size_t kept;
 
-		if (!d->folded)
-			continue;
+	for (size_t i = 0; report_next_fold(r, &i, &d, &total, &kept); i++) {
 		if (!head)
 			fprintf(f,
 				"\nDetail folded (accesses whose offset has no row of its own are "
 				"counted in the device's +other row; totals stay exact)\n");
 		head = true;
-		report_fold_detail(r, d, &total, &kept);
 		fprintf(f, "  ");
 		vcol(f, r, d->vcpu);
 		fprintf(f, "%s %s: %llu of %llu accesses in +other, %zu row%s kept", d->device,

@@ -227,22 +227,34 @@ void target_note_run_fd(int pid, int tid, int fd)
 		add_tid_vcpu(tid, v);
 }
 
-int target_count_vcpu_fds(int pid)
+/* Calls f(pid, n) for each numeric entry n of /proc/PID/sub; returns how many gave >= 0. */
+static int proc_count(int pid, const char *sub, int (*f)(int pid, int n, void *), void *arg)
 {
 	char p[64];
 	DIR *d;
 	struct dirent *de;
 	int n = 0;
 
-	snprintf(p, sizeof(p), "/proc/%d/fd", pid);
+	snprintf(p, sizeof(p), "/proc/%d/%s", pid, sub);
 	d = opendir(p);
 	if (!d)
 		return 0;
 	while ((de = readdir(d)))
-		if (de->d_name[0] != '.' && fd_vcpu(pid, atoi(de->d_name)) >= 0)
+		if (de->d_name[0] != '.' && f(pid, atoi(de->d_name), arg) >= 0)
 			n++;
 	closedir(d);
 	return n;
+}
+
+static int fd_vcpu_cb(int pid, int fd, void *arg)
+{
+	(void)arg;
+	return fd_vcpu(pid, fd);
+}
+
+int target_count_vcpu_fds(int pid)
+{
+	return proc_count(pid, "fd", fd_vcpu_cb, NULL);
 }
 
 int target_tid_vcpu(int pid, int tid)
@@ -264,31 +276,26 @@ int target_tid_vcpu(int pid, int tid)
 	return comm_vcpu(comm);
 }
 
+struct thread_cb {
+	void (*cb)(int tid, int vcpu, void *);
+	void *arg;
+};
+
+static int thread_vcpu_cb(int pid, int tid, void *arg)
+{
+	struct thread_cb *t = arg;
+	int v = tid > 0 ? target_tid_vcpu(pid, tid) : -1;
+
+	if (v >= 0 && t->cb)
+		t->cb(tid, v, t->arg);
+	return v;
+}
+
 int target_vcpu_threads(int pid, void (*cb)(int tid, int vcpu, void *), void *arg)
 {
-	char p[64];
-	DIR *d;
-	struct dirent *de;
-	int n = 0;
+	struct thread_cb t = {cb, arg};
 
-	snprintf(p, sizeof(p), "/proc/%d/task", pid);
-	d = opendir(p);
-	if (!d)
-		return 0;
-	while ((de = readdir(d))) {
-		int tid = atoi(de->d_name), v;
-
-		if (tid <= 0)
-			continue;
-		v = target_tid_vcpu(pid, tid);
-		if (v < 0)
-			continue;
-		n++;
-		if (cb)
-			cb(tid, v, arg);
-	}
-	closedir(d);
-	return n;
+	return proc_count(pid, "task", thread_vcpu_cb, &t);
 }
 
 bool target_have_caps(void)

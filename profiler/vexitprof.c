@@ -282,11 +282,11 @@ static int print_report(struct profile *p, bool final)
 		report_table(stdout, r, env.hist, env.all);
 	rc = check_stdout(true);
 	if (env.flamegraph) {
-		errno = 0;
-		p->fg_written = !report_flamegraph(env.flamegraph, by_vcpu ? r : &fg);
-		if (!p->fg_written) {
+		err = report_flamegraph(env.flamegraph, by_vcpu ? r : &fg);
+		p->fg_written = !err;
+		if (err) {
 			fprintf(stderr, "vexitprof: cannot write flame graph %s: %s\n",
-				env.flamegraph, errno ? strerror(errno) : "write error");
+				env.flamegraph, strerror(-err));
 			if (!rc)
 				rc = VP_EXIT_OUTPUT;
 		}

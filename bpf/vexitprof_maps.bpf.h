@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The BPF side's maps and globals: per-thread progress (struct vp_thread in
+ * vexitprof.h, read only by the unit test), the aggregates user space reads
+ * back, and what user space sets (rodata, vp_closed).
+ */
+#ifndef VP_MAPS_BPF_H
+#define VP_MAPS_BPF_H
+
+#define VP_MAX_THREADS 1024
+#define VP_MAX_EXITS   4096
+#define VP_MAX_UEXITS  1024
+/* detail rows may take all but VP_ACC_FOLD_SLOTS (vexitprof.h) */
+#define VP_MAX_ACC	  32768
+#define VP_MAX_ACC_PAGES  8192
+#define VP_MAX_MR	  16384
+#define VP_MAX_MR_REGIONS 4096
+#define VP_MAX_MRNAMES	  2048
+#define VP_MAX_GPA	  8192
+
+/* Layout of QEMU's MemoryRegion; rodata, so user space can set it before load. */
+const volatile __u32 mr_off_container = VP_MR_OFF_CONTAINER;
+const volatile __u32 mr_off_size = VP_MR_OFF_SIZE;
+const volatile __u32 mr_off_addr = VP_MR_OFF_ADDR;
+const volatile __u32 mr_off_name = VP_MR_OFF_NAME;
+
+/* set once an exit to QEMU waits for its memory_region_ops: until then (TCG) USDT skips pairing */
+__u32 pairing_used = 0;
+
+/*
+ * Set by user space when the profile ends: every program returns at once
+ * from then on, so the report ends at the signal and not when the last
+ * uprobe is detached (each detach waits for an RCU grace period; all of
+ * them take most of a second).
+ */
+__u32 vp_closed = 0;
+
+static __always_inline int vp_open(void)
+{
+	return !*(volatile __u32 *)&vp_closed;
+}
+
+/* next free slot of each aggregate array */
+__u32 exit_next = 0;
+__u32 uexit_next = 0;
+__u32 acc_next = 0;
+
+/*
+ * Thread state: slot tid % VP_THREAD_SLOTS of an array (an inline lookup,
+ * cheaper than task local storage or a hash), claimed by the first vCPU
+ * thread that needs it; a thread whose slot another thread holds goes to
+ * the threads_ovf hash.  A slot remembers its thread's tid and the low bits
+ * of its start time, so a recycled tid never inherits a dead thread's state.
+ */
+#define VP_THREAD_SLOTS 4096
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VP_THREAD_SLOTS);
+	__type(key, __u32);
+	__type(value, struct vp_thread);
+} threads SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VP_MAX_THREADS);
+	__type(key, __u32);
+	__type(value, struct vp_thread);
+} threads_ovf SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VP_MAX_THREADS);
+	__type(key, __u32);
+	__type(value, struct vp_tid_info);
+} tid_vcpu SEC(".maps");
+
+/* kvm_exit: (vcpu, isa, reason) -> slot of exit_vals */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VP_MAX_EXITS);
+	__type(key, struct vp_exit_key);
+	__type(value, __u32);
+} exit_idx SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VP_MAX_EXITS);
+	__type(key, __u32);
+	__type(value, struct vp_exit_val);
+} exit_vals SEC(".maps");
+
+/* exits to QEMU: (vcpu, reason) -> slot of uexit_vals */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VP_MAX_UEXITS);
+	__type(key, struct vp_uexit_key);
+	__type(value, __u32);
+} uexit_idx SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VP_MAX_UEXITS);
+	__type(key, __u32);
+	__type(value, struct vp_uexit_val);
+} uexit_vals SEC(".maps");
+
+/* guest accesses: (vcpu, space, dir, addr) -> slot of acc_vals */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VP_MAX_ACC);
+	__type(key, struct vp_acc_key);
+	__type(value, __u32);
+} acc_idx SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VP_MAX_ACC);
+	__type(key, __u32);
+	__type(value, struct vp_acc_val);
+} acc_vals SEC(".maps");
+
+/* kvm_mmio/kvm_pio: addresses with a row of their own per page, and the page's folded row */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VP_MAX_ACC_PAGES);
+	__type(key, struct vp_acc_key); /* addr: page | VP_ACC_FOLD */
+	__type(value, struct vp_acc_page);
+} acc_pages SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VP_MAX_MR);
+	__type(key, struct vp_mr_key);
+	__type(value, struct vp_mr_val);
+} mr_ops SEC(".maps");
+
+/* memory_region_ops per (vcpu, dir, MemoryRegion): detail cap and what it folded */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VP_MAX_MR_REGIONS);
+	__type(key, struct vp_mr_rkey);
+	__type(value, struct vp_mr_region);
+} mr_regions SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VP_MAX_MRNAMES);
+	__type(key, __u64);
+	__type(value, struct vp_mr_name);
+} mr_names SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VP_MAX_GPA);
+	__type(key, struct vp_gpa_key);
+	__type(value, struct vp_gpa_val);
+} gpa_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vp_counters);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VP_TXB_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} tx_batch_hist SEC(".maps");
+
+#endif
