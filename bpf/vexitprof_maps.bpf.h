@@ -46,6 +46,30 @@ __u32 uexit_next = 0;
 __u32 acc_next = 0;
 
 /*
+ * A vCPU thread's progress is the flags of struct vp_thread; this is every
+ * change the handlers make to them (1/0: set/cleared, "-": left alone).
+ * A thread slot starts all 0 (vp_thread_init).
+ *
+ *   event (handler)                 run exit cur fresh uexit cause pio_in pair have skip
+ *   KVM_RUN entered (run_enter)      1   -    -    -     0     0     -     0    -    -
+ *   kvm_exit                         -   1    0    0     -     -     -     -    -    -
+ *   kvm_mmio write/READ_UNSATISFIED  -   -    1    1     -     -     -     -    -    1 (unsat.)
+ *   kvm_mmio READ (kernel-completed) -   -    1    0     -     -     -     -    -    -
+ *   kvm_mmio READ after QEMU         -   -    -    -     -     -     -     -    -    0 (ignored)
+ *   kvm_pio OUT                      -   -    1    1     -     -     -     -    -    -
+ *   kvm_pio IN (has its data)        -   -    1    0     -     -     0*    0*   0*   -
+ *   kvm_userspace_exit (uexit)       -   -    -    0     1    0/1   0/1   0/1   0    -
+ *   memory_region_ops, IN waiting    -   -    -    -     -     -     -     0    1    -
+ *   memory_region_ops, pair matches  -   -    -    -     -     -     -     0    -    -
+ *   KVM_RUN returned (run_exit)      0   -    -    -     -     -     -     -    -    -
+ *   kvm_entry                        -   0    0    0     -     -     -     -    -    -
+ *
+ * run = in_run, exit = in_exit, cur = cur_valid, fresh = cur_fresh, uexit =
+ * uexit_valid, cause = cause_valid (the exit to QEMU is for cur), pio_in =
+ * await_pio_in, pair = pair_pending, have = pair_have_mr, skip = skip_read;
+ * *: only when an IN exit to QEMU was waiting for it (pio_in set).
+ */
+/*
  * Thread state: slot tid % VP_THREAD_SLOTS of an array (an inline lookup,
  * cheaper than task local storage or a hash), claimed by the first vCPU
  * thread that needs it; a thread whose slot another thread holds goes to
