@@ -131,6 +131,30 @@ static int key_vcpu(struct ctx *c, __u32 v)
 		memset(&(arr)[n], 0, sizeof(*(arr)));                                              \
 	} while (0)
 
+/*
+ * The row of rows[0..n) with hash h in ix for which MATCH (an expression on
+ * _r) holds; else a new zeroed row, appended and indexed, and added is set.
+ */
+#define FIND_OR_ADD(ix, h, rows, n, added, MATCH)                                                  \
+	({                                                                                         \
+		typeof(&(rows)[0]) _r = NULL, _found = NULL;                                       \
+		size_t _it = 0;                                                                    \
+		long _i;                                                                           \
+                                                                                                   \
+		while (!_found && (_i = ix_next(ix, h, &_it)) >= 0) {                              \
+			_r = &(rows)[_i];                                                          \
+			if (MATCH)                                                                 \
+				_found = _r;                                                       \
+		}                                                                                  \
+		(added) = !_found;                                                                 \
+		if (!_found) {                                                                     \
+			GROW(rows, n);                                                             \
+			ix_add(ix, h, n);                                                          \
+			_found = &(rows)[(n)++];                                                   \
+		}                                                                                  \
+		_found;                                                                            \
+	})
+
 static void hist_add(__u64 *dst, const __u64 *src)
 {
 	for (int i = 0; i < VP_HIST_SLOTS; i++)
@@ -142,18 +166,12 @@ static void add_exit(struct ctx *c, const struct vp_snap_exit *e)
 	struct vp_report *r = c->r;
 	int vcpu = key_vcpu(c, e->k.vcpu);
 	uint64_t h = hash(hash(hash(HASH0, &vcpu, sizeof(vcpu)), &e->k.isa, 4), &e->k.reason, 4);
-	struct vp_exit_row *row = NULL;
-	size_t it = 0;
-	long i;
+	struct vp_exit_row *row;
+	bool added;
 
-	while (!row && (i = ix_next(&c->exit_ix, h, &it)) >= 0)
-		if (r->exits[i].vcpu == vcpu && r->exits[i].isa == e->k.isa &&
-		    r->exits[i].reason == e->k.reason)
-			row = &r->exits[i];
-	if (!row) {
-		GROW(r->exits, r->n_exits);
-		ix_add(&c->exit_ix, h, r->n_exits);
-		row = &r->exits[r->n_exits++];
+	row = FIND_OR_ADD(&c->exit_ix, h, r->exits, r->n_exits, added,
+			  _r->vcpu == vcpu && _r->isa == e->k.isa && _r->reason == e->k.reason);
+	if (added) {
 		row->vcpu = vcpu;
 		row->isa = e->k.isa;
 		row->reason = e->k.reason;
@@ -170,17 +188,12 @@ static void add_uexit(struct ctx *c, const struct vp_snap_uexit *e)
 	struct vp_report *r = c->r;
 	int vcpu = key_vcpu(c, e->k.vcpu);
 	uint64_t h = hash(hash(HASH0, &vcpu, sizeof(vcpu)), &e->k.reason, 4);
-	struct vp_uexit_row *row = NULL;
-	size_t it = 0;
-	long i;
+	struct vp_uexit_row *row;
+	bool added;
 
-	while (!row && (i = ix_next(&c->uexit_ix, h, &it)) >= 0)
-		if (r->uexits[i].vcpu == vcpu && r->uexits[i].reason == e->k.reason)
-			row = &r->uexits[i];
-	if (!row) {
-		GROW(r->uexits, r->n_uexits);
-		ix_add(&c->uexit_ix, h, r->n_uexits);
-		row = &r->uexits[r->n_uexits++];
+	row = FIND_OR_ADD(&c->uexit_ix, h, r->uexits, r->n_uexits, added,
+			  _r->vcpu == vcpu && _r->reason == e->k.reason);
+	if (added) {
 		row->vcpu = vcpu;
 		row->reason = e->k.reason;
 	}
@@ -258,18 +271,13 @@ static struct vp_dev_row *dev_row(struct ctx *c, int vcpu, const char *device, c
 	uint64_t h = hash_str(
 	    hash_str(hash(hash(HASH0, &vcpu, sizeof(vcpu)), &dir, sizeof(dir)), device), reg);
 	struct vp_dev_row *row;
-	size_t it = 0;
-	long i;
+	bool added;
 
-	while ((i = ix_next(&c->dev_ix, h, &it)) >= 0) {
-		row = &r->devs[i];
-		if (row->vcpu == vcpu && row->dir == dir && !strcmp(row->device, device) &&
-		    !strcmp(row->reg, reg))
-			return row;
-	}
-	GROW(r->devs, r->n_devs);
-	ix_add(&c->dev_ix, h, r->n_devs);
-	row = &r->devs[r->n_devs++];
+	row = FIND_OR_ADD(&c->dev_ix, h, r->devs, r->n_devs, added,
+			  _r->vcpu == vcpu && _r->dir == dir && !strcmp(_r->device, device) &&
+			      !strcmp(_r->reg, reg));
+	if (!added)
+		return row;
 	row->vcpu = vcpu;
 	row->dir = dir;
 	row->space = space;
