@@ -4,8 +4,9 @@
 # and its per-register counts must agree both ways with an independent
 # bpftrace count taken on the same run: every register either one saw,
 # with the same count in both.  Its MMIO-per-packet figure must equal the
-# accesses bpftrace counted divided by the frames counted on the host side
-# of the tap.
+# accesses bpftrace counted divided by the e1000's frames (which must match,
+# to within a few background frames, the frames counted on the host side
+# of the tap).
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tests/vexitprof-lib.sh"
 [ -x "$TOP/scripts/vm" ] || die "scripts/vm missing"
@@ -77,15 +78,21 @@ expect_ge "e1000 registers with the same count in vexitprof and bpftrace" "$nvp"
 bt_total=$(awk '{ s += $3 } END { print s }' "$T_TMP/bt.txt")
 grep -E '^w .* (TDT|\+0x3818)$' "$T_TMP/vp.txt" | head -1
 
-# MMIO per packet, recomputed: bpftrace's accesses over the frames the host
-# side of the tap counted (the guest only sends: host rx + tx).
+# MMIO per packet, recomputed: bpftrace's accesses over the frames the
+# e1000 moved in vexitprof's window; and those frames against the host side
+# of the tap (the guest only sends: host rx + tx).  The two frame counts come
+# from different windows (vexitprof's attach .. stop, scripts/vm's counters
+# around the workload), so a few background frames (ARP, IPv6 neighbour and
+# multicast traffic of the guest or the host) may fall in one and not the
+# other: seen 20000 vs 20002 and 20004 vs 20000 on 20,000 pktgen frames.
 host_frames=$(jq '.host.rx_packets + .host.tx_packets' "$T_TMP/vm.json")
 vp_frames=$(jq '.["e1000"].tx_frames + .["e1000"].rx_frames' "$T_TMP/vp.json")
 expect_ge "host counted the frames sent" "$host_frames" "$sent"
-expect_eq "frames: vexitprof's e1000 probes vs the host side of the tap" "$vp_frames" "$host_frames"
+expect_ge "frames: vexitprof's e1000 probes >= host side of the tap - 4" "$vp_frames" $((host_frames - 4))
+expect_le "frames: vexitprof's e1000 probes <= host side of the tap + 4" "$vp_frames" $((host_frames + 4))
 pp=$(jq '.["e1000"].per_packet.mmio' "$T_TMP/vp.json")
-want=$(awk -v a="$bt_total" -v f="$host_frames" 'BEGIN { printf "%.6f", a / f }')
+want=$(awk -v a="$bt_total" -v f="$vp_frames" 'BEGIN { printf "%.6f", a / f }')
 awk -v p="$pp" -v w="$want" 'BEGIN { d = p - w; exit !(d <= 0.0000015 && d >= -0.0000015) }' ||
-	die "vexitprof MMIO per packet $pp, bpftrace accesses / host frames = $bt_total / $host_frames = $want"
-ok "MMIO per packet $pp = $bt_total bpftrace accesses / $host_frames host frames"
+	die "vexitprof MMIO per packet $pp, bpftrace accesses / e1000 frames = $bt_total / $vp_frames = $want"
+ok "MMIO per packet $pp = $bt_total bpftrace accesses / $vp_frames frames"
 check "no BPF program left attached" no_prog_left
