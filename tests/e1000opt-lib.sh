@@ -136,3 +136,15 @@ thaw_sidecore() {
 	wait "$pid" 2>/dev/null || true
 	[[ $line == thawed* ]] || { echo "thaw_sidecore: ${line:-no answer}" >&2; return 1; }
 }
+
+# For the --attach scripts (tests/e1000opt/attach-*.sh).  fail MSG: record
+# MSG in $OUT/error and end the run at once (QMP quit) instead of letting the
+# guest run into scripts/vm's timeout; ATTACH_LABEL, if set, prefixes it.
+# q STEP...: QMP steps on $QMPS, logged to $OUT/qmp.log; fail on error.
+fail() {
+	echo "attach${ATTACH_LABEL:+ ($ATTACH_LABEL)}: $*" >&2
+	rec error "${ATTACH_LABEL:+$ATTACH_LABEL: }$*"
+	qmp "$QMPS" quit >/dev/null 2>&1
+	exit 1
+}
+q() { qmp "$QMPS" "$@" >>"$OUT/qmp.log" 2>&1 || fail "QMP $* failed: $(tail -n 2 "$OUT/qmp.log")"; }

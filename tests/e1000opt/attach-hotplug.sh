@@ -8,15 +8,6 @@
 TOP=$E1OPT_TOP
 source "$TOP/tests/e1000opt-lib.sh"
 set -u
-# fail MSG: record MSG and end the run at once (QMP quit) instead of letting
-# the guest run into scripts/vm's timeout.
-fail() {
-	echo "attach: $*" >&2
-	rec error "$*"
-	qmp "$QMPS" quit >/dev/null 2>&1
-	exit 1
-}
-q() { qmp "$QMPS" "$@" >>"$OUT/qmp.log" 2>&1 || fail "QMP $* failed: $(tail -n 2 "$OUT/qmp.log")"; }
 rec exe "$(readlink -f /proc/"$QEMU_PID"/exe)"
 rec threads_before "$(sidecore_threads "$QEMU_PID")"
 rec thread_name "$(cat /proc/"$QEMU_PID"/task/*/comm | grep '^sidecore-' | head -n 1)"

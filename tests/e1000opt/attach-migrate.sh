@@ -17,13 +17,7 @@
 TOP=$E1OPT_TOP
 source "$TOP/tests/e1000opt-lib.sh"
 set -u
-fail() {
-	echo "attach ($MODE): $*" >&2
-	rec error "$MODE: $*"
-	qmp "$QMPS" quit >/dev/null 2>&1
-	exit 1
-}
-q() { qmp "$QMPS" "$@" >>"$OUT/qmp.log" 2>&1 || fail "QMP $* failed: $(tail -n 2 "$OUT/qmp.log")"; }
+ATTACH_LABEL=${MODE}
 r() { rec "${OUT_PREFIX:-$MODE}_$1" "$2"; }
 pktgen_frames() {
 	ip netns exec "$VEXIT_NETNS" nft -j list counter netdev vexit pktgen |

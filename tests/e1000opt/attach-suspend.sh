@@ -5,13 +5,6 @@
 TOP=$E1OPT_TOP
 source "$TOP/tests/e1000opt-lib.sh"
 set -u
-fail() {
-	echo "attach: $*" >&2
-	rec error "$*"
-	qmp "$QMPS" quit >/dev/null 2>&1
-	exit 1
-}
-q() { qmp "$QMPS" "$@" >>"$OUT/qmp.log" 2>&1 || fail "QMP $* failed: $(tail -n 2 "$OUT/qmp.log")"; }
 hmp() { qmp "$QMPS" "{\"execute\":\"human-monitor-command\",\"arguments\":{\"command-line\":\"$1\"}}" | jq -r . | tr -d "\r"; }
 status() { qmp "$QMPS" query-status | jq -r .status; }
 # ticks TASK-STAT-FILE: utime + stime in clock ticks.
