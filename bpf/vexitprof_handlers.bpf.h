@@ -745,11 +745,27 @@ static __always_inline int vp_usdt_mr(struct vp_uargs *ua, __u32 dir)
 	return 0;
 }
 
+/*
+ * The global counters for an e1000 USDT event, with the event itself counted,
+ * or NULL when the profile is closed (nothing may be counted then).
+ */
+static __always_inline struct vp_counters *vp_e1000_counters(void)
+{
+	__u32 zero = 0;
+	struct vp_counters *c;
+
+	if (!vp_open())
+		return NULL;
+	c = bpf_map_lookup_elem(&counters, &zero);
+	if (c)
+		c->c[VP_C_USDT_E1000]++;
+	return c;
+}
+
 /* USDT e1000_tx_batch(descs, frames, tdh, tdt) */
 static __always_inline int vp_usdt_e1000_tx_batch(struct vp_uargs *ua)
 {
 	__u32 descs, frames, slot;
-	__u32 zero = 0;
 	struct vp_counters *c;
 	__u64 *h;
 
@@ -758,9 +774,8 @@ static __always_inline int vp_usdt_e1000_tx_batch(struct vp_uargs *ua)
 	descs = vp_uarg(ua, 0);
 	frames = vp_uarg(ua, 1);
 	slot = frames < VP_TXB_SLOTS - 1 ? frames : VP_TXB_SLOTS - 1;
-	c = bpf_map_lookup_elem(&counters, &zero);
+	c = vp_e1000_counters();
 	if (c) {
-		c->c[VP_C_USDT_E1000]++;
 		c->c[VP_C_E1000_TX_BATCHES]++;
 		c->c[VP_C_E1000_TX_DESCS] += descs;
 		c->c[VP_C_E1000_TX_FRAMES] += frames;
@@ -774,14 +789,9 @@ static __always_inline int vp_usdt_e1000_tx_batch(struct vp_uargs *ua)
 /* USDT e1000_rx_frame(size, rdh, rdt) */
 static __always_inline int vp_usdt_e1000_rx_frame(struct vp_uargs *ua)
 {
-	__u32 zero = 0;
-	struct vp_counters *c;
+	struct vp_counters *c = vp_e1000_counters();
 
-	if (!vp_open())
-		return 0;
-	c = bpf_map_lookup_elem(&counters, &zero);
 	if (c) {
-		c->c[VP_C_USDT_E1000]++;
 		c->c[VP_C_E1000_RX_FRAMES]++;
 		c->c[VP_C_E1000_RX_BYTES] += vp_uarg(ua, 0);
 	}
@@ -791,14 +801,9 @@ static __always_inline int vp_usdt_e1000_rx_frame(struct vp_uargs *ua)
 /* USDT e1000_irq_raise/lower(icr, ims): counted, arguments not needed */
 static __always_inline int vp_usdt_e1000_irq(bool raise)
 {
-	__u32 zero = 0;
-	struct vp_counters *c;
+	struct vp_counters *c = vp_e1000_counters();
 
-	if (!vp_open())
-		return 0;
-	c = bpf_map_lookup_elem(&counters, &zero);
 	if (c) {
-		c->c[VP_C_USDT_E1000]++;
 		c->c[raise ? VP_C_E1000_IRQ_RAISE : VP_C_E1000_IRQ_LOWER]++;
 	}
 	return 0;
