@@ -18,6 +18,8 @@ PKGS=(
 	# build toolchain and BPF
 	build-essential gcc-multilib make pkg-config git clang llvm
 	libbpf-dev bpftool libelf-dev zlib1g-dev
+	# vexitprof diff reads JSON profiles
+	libjson-c-dev
 	# QEMU 10.0.2 build from source
 	dpkg-dev xz-utils bzip2 ninja-build libglib2.0-dev libpixman-1-dev
 	libslirp-dev libfdt-dev flex bison systemtap-sdt-dev python3-venv
