@@ -18,6 +18,8 @@ PKGS=(
 	# build toolchain and BPF
 	build-essential gcc-multilib make pkg-config git clang llvm
 	libbpf-dev bpftool libelf-dev zlib1g-dev
+	# vexitprof --serve: HTTP server for /metrics
+	libmicrohttpd-dev
 	# vexitprof diff reads JSON profiles
 	libjson-c-dev
 	# QEMU 10.0.2 build from source
@@ -30,6 +32,8 @@ PKGS=(
 	# tests, host-side traffic, plots and rendering
 	iproute2 bpftrace jq python3 socat gnuplot-nox chromium procps psmisc nftables
 	linux-perf python3-jsonschema python3-pytest
+	# a real Prometheus server (and promtool) scrapes vexitprof --serve in its test
+	prometheus
 )
 # Packages that must come from bookworm-backports.
 BPO_PKGS=(meson python3-pycotap)
