@@ -26,7 +26,6 @@
 #include <string.h>
 #include "report.h"
 #include "snapshot.h"
-#include "exit_reasons.h"
 #include "regnames.h"
 #include "qmp.h"
 #include "target.h"
@@ -106,7 +105,8 @@ struct ctx {
 	struct vp_report *r;
 	const struct vp_snapshot *s;
 	struct name_ent *names; /* parallel to s->names */
-	struct ix names_ix, gpa_ix, exit_ix, uexit_ix, dev_ix;
+	struct ix names_ix, gpa_ix, dev_ix;
+	struct ix exit_ix[VP_EXIT_KINDS];
 	const struct vp_mtree *mt;
 	int max_cpu_index;
 };
@@ -161,46 +161,29 @@ static void hist_add(__u64 *dst, const __u64 *src)
 		dst[i] += src[i];
 }
 
-static void add_exit(struct ctx *c, const struct vp_snap_exit *e)
+/* An exit of either kind (report.h) into its row; isa is 0 for exits to QEMU. */
+static void add_exit(struct ctx *c, enum vp_exit_kind kind, __u32 key_vcpu_, __u32 isa,
+		     __u32 reason, unsigned long long count, unsigned long long timed,
+		     unsigned long long ns, unsigned long long user_ns, const __u64 *hist)
 {
-	struct vp_report *r = c->r;
-	int vcpu = key_vcpu(c, e->k.vcpu);
-	uint64_t h = hash(hash(hash(HASH0, &vcpu, sizeof(vcpu)), &e->k.isa, 4), &e->k.reason, 4);
+	struct vp_exit_rows *rows = &c->r->ex[kind];
+	int vcpu = key_vcpu(c, key_vcpu_);
+	uint64_t h = hash(hash(hash(HASH0, &vcpu, sizeof(vcpu)), &isa, 4), &reason, 4);
 	struct vp_exit_row *row;
 	bool added;
 
-	row = FIND_OR_ADD(&c->exit_ix, h, r->exits, r->n_exits, added,
-			  _r->vcpu == vcpu && _r->isa == e->k.isa && _r->reason == e->k.reason);
+	row = FIND_OR_ADD(&c->exit_ix[kind], h, rows->rows, rows->n, added,
+			  _r->vcpu == vcpu && _r->isa == isa && _r->reason == reason);
 	if (added) {
 		row->vcpu = vcpu;
-		row->isa = e->k.isa;
-		row->reason = e->k.reason;
+		row->isa = isa;
+		row->reason = reason;
 	}
-	row->v.count += e->v.count;
-	row->v.timed += e->v.timed;
-	row->v.total_ns += e->v.total_ns;
-	row->v.user_ns += e->v.user_ns;
-	hist_add(row->v.hist, e->v.hist);
-}
-
-static void add_uexit(struct ctx *c, const struct vp_snap_uexit *e)
-{
-	struct vp_report *r = c->r;
-	int vcpu = key_vcpu(c, e->k.vcpu);
-	uint64_t h = hash(hash(HASH0, &vcpu, sizeof(vcpu)), &e->k.reason, 4);
-	struct vp_uexit_row *row;
-	bool added;
-
-	row = FIND_OR_ADD(&c->uexit_ix, h, r->uexits, r->n_uexits, added,
-			  _r->vcpu == vcpu && _r->reason == e->k.reason);
-	if (added) {
-		row->vcpu = vcpu;
-		row->reason = e->k.reason;
-	}
-	row->v.count += e->v.count;
-	row->v.timed += e->v.timed;
-	row->v.user_ns += e->v.user_ns;
-	hist_add(row->v.hist, e->v.hist);
+	row->count += count;
+	row->timed += timed;
+	row->ns += ns;
+	row->user_ns += user_ns;
+	hist_add(row->hist, hist);
 }
 
 static struct name_ent *mr_ent(struct ctx *c, __u64 mr)
@@ -507,15 +490,7 @@ static int cmp_exit(const void *a, const void *b)
 {
 	const struct vp_exit_row *x = a, *y = b;
 
-	return cmp_busy(x->vcpu, y->vcpu, x->v.count, y->v.count,
-			x->reason < y->reason ? -1 : x->reason > y->reason);
-}
-
-static int cmp_uexit(const void *a, const void *b)
-{
-	const struct vp_uexit_row *x = a, *y = b;
-
-	return cmp_busy(x->vcpu, y->vcpu, x->v.count, y->v.count,
+	return cmp_busy(x->vcpu, y->vcpu, x->count, y->count,
 			x->reason < y->reason ? -1 : x->reason > y->reason);
 }
 
@@ -544,7 +519,9 @@ static void build_stacks(struct vp_report *r)
 {
 	char b[32];
 
-	r->stacks_time = r->kvm_accesses || r->n_uexits || r->n_exits;
+	const struct vp_exit_rows *qx = &r->ex[VP_EXIT_QEMU], *kx = &r->ex[VP_EXIT_KERNEL];
+
+	r->stacks_time = r->kvm_accesses || qx->n || kx->n;
 	if (!r->stacks_time) {
 		for (size_t i = 0; i < r->n_devs; i++) {
 			const struct vp_dev_row *d = &r->devs[i];
@@ -554,31 +531,34 @@ static void build_stacks(struct vp_report *r)
 		}
 		return;
 	}
-	for (size_t u = 0; u < r->n_uexits; u++) {
-		const struct vp_uexit_row *x = &r->uexits[u];
+	/* QEMU's time: to the device registers it served, the rest to the exit's reason */
+	for (size_t u = 0; u < qx->n; u++) {
+		const struct vp_exit_row *x = &qx->rows[u];
 		unsigned int space = x->reason == VP_KVM_EXIT_MMIO ? VP_MMIO
 				     : x->reason == VP_KVM_EXIT_IO ? VP_PIO
 								   : ~0u;
-		unsigned long long rest = x->v.user_ns;
-		const char *rn = uexit_reason_name(x->reason, b, sizeof(b));
+		unsigned long long rest = x->user_ns;
+		const char *rn = vp_exit_ops[VP_EXIT_QEMU].reason_name(x, b, sizeof(b));
 
 		for (size_t i = 0; i < r->n_devs; i++) {
 			const struct vp_dev_row *d = &r->devs[i];
 
 			if (d->space != space || d->vcpu != x->vcpu || !d->user_ns)
 				continue;
-			add_stack(r, d->vcpu, rn, d->device, d->reg, d->dir, "qemu", d->user_ns);
+			add_stack(r, d->vcpu, rn, d->device, d->reg, d->dir,
+				  vp_exit_ops[VP_EXIT_QEMU].folded_handler, d->user_ns);
 			rest = rest > d->user_ns ? rest - d->user_ns : 0;
 		}
-		add_stack(r, x->vcpu, rn, "-", "-", ~0u, "qemu", rest);
+		add_stack(r, x->vcpu, rn, "-", "-", ~0u, vp_exit_ops[VP_EXIT_QEMU].folded_handler,
+			  rest);
 	}
-	for (size_t e = 0; e < r->n_exits; e++) {
-		const struct vp_exit_row *x = &r->exits[e];
-		unsigned long long k =
-		    x->v.total_ns > x->v.user_ns ? x->v.total_ns - x->v.user_ns : 0;
+	/* the kernel's: an exit's time less the QEMU time it contains */
+	for (size_t e = 0; e < kx->n; e++) {
+		const struct vp_exit_row *x = &kx->rows[e];
+		unsigned long long k = x->ns > x->user_ns ? x->ns - x->user_ns : 0;
 
-		add_stack(r, x->vcpu, exit_reason_name(x->isa, x->reason, b, sizeof(b)), "-", "-",
-			  ~0u, "kvm", k);
+		add_stack(r, x->vcpu, vp_exit_ops[VP_EXIT_KERNEL].reason_name(x, b, sizeof(b)), "-",
+			  "-", ~0u, vp_exit_ops[VP_EXIT_KERNEL].folded_handler, k);
 	}
 }
 
@@ -593,10 +573,18 @@ void attribute(struct vp_report *r, const struct vp_snapshot *s, const struct vp
 	r->cnt = s->cnt;
 	memcpy(r->txb, s->txb, sizeof(r->txb));
 	index_names(&c);
-	for (size_t i = 0; i < s->n_exits; i++)
-		add_exit(&c, &s->exits[i]);
-	for (size_t i = 0; i < s->n_uexits; i++)
-		add_uexit(&c, &s->uexits[i]);
+	for (size_t i = 0; i < s->n_exits; i++) {
+		const struct vp_snap_exit *e = &s->exits[i];
+
+		add_exit(&c, VP_EXIT_KERNEL, e->k.vcpu, e->k.isa, e->k.reason, e->v.count,
+			 e->v.timed, e->v.total_ns, e->v.user_ns, e->v.hist);
+	}
+	for (size_t i = 0; i < s->n_uexits; i++) {
+		const struct vp_snap_uexit *e = &s->uexits[i];
+
+		add_exit(&c, VP_EXIT_QEMU, e->k.vcpu, 0, e->k.reason, e->v.count, e->v.timed,
+			 e->v.user_ns, e->v.user_ns, e->v.hist);
+	}
 	for (size_t i = 0; i < s->n_accs; i++)
 		add_acc(&c, &s->accs[i]);
 	for (size_t i = 0; i < s->n_mrs; i++)
@@ -608,13 +596,13 @@ void attribute(struct vp_report *r, const struct vp_snapshot *s, const struct vp
 	for (size_t i = 0; i < r->n_devs; i++)
 		r->devs[i].count = r->kvm_accesses ? r->devs[i].kcount : r->devs[i].qemu_ops;
 	qsort(r->devs, r->n_devs, sizeof(*r->devs), cmp_dev);
-	qsort(r->exits, r->n_exits, sizeof(*r->exits), cmp_exit);
-	qsort(r->uexits, r->n_uexits, sizeof(*r->uexits), cmp_uexit);
+	for (int k = 0; k < VP_EXIT_KINDS; k++)
+		qsort(r->ex[k].rows, r->ex[k].n, sizeof(*r->ex[k].rows), cmp_exit);
 	build_stacks(r);
 	free(c.names);
 	free(c.names_ix.s);
 	free(c.gpa_ix.s);
-	free(c.exit_ix.s);
-	free(c.uexit_ix.s);
+	for (int k = 0; k < VP_EXIT_KINDS; k++)
+		free(c.exit_ix[k].s);
 	free(c.dev_ix.s);
 }

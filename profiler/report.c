@@ -30,15 +30,16 @@ const char *dir_name(unsigned int dir)
 
 void report_free(struct vp_report *r)
 {
-	free(r->exits);
-	free(r->uexits);
+	for (int k = 0; k < VP_EXIT_KINDS; k++) {
+		free(r->ex[k].rows);
+		r->ex[k].rows = NULL;
+		r->ex[k].n = 0;
+	}
 	free(r->devs);
 	free(r->stacks);
-	r->exits = NULL;
-	r->uexits = NULL;
 	r->devs = NULL;
 	r->stacks = NULL;
-	r->n_exits = r->n_uexits = r->n_devs = r->n_stacks = 0;
+	r->n_devs = r->n_stacks = 0;
 }
 
 unsigned long long report_interrupts(const struct vp_report *r)
@@ -71,16 +72,17 @@ unsigned long long report_device_accesses(const struct vp_report *r, const char 
 
 unsigned long long report_total_exits(const struct vp_report *r)
 {
+	const struct vp_exit_rows *k = &r->ex[VP_EXIT_KERNEL], *q = &r->ex[VP_EXIT_QEMU];
 	unsigned long long n = 0;
 
-	if (r->n_exits) {
-		for (size_t i = 0; i < r->n_exits; i++)
-			n += r->exits[i].v.count;
+	if (k->n) {
+		for (size_t i = 0; i < k->n; i++)
+			n += k->rows[i].count;
 		return n;
 	}
 	/* without kvm_exit (PVM), exits to QEMU are the exits we can see */
-	for (size_t i = 0; i < r->n_uexits; i++)
-		n += r->uexits[i].v.count;
+	for (size_t i = 0; i < q->n; i++)
+		n += q->rows[i].count;
 	return n;
 }
 

@@ -13,17 +13,49 @@
 #define VP_ALL_VCPUS (-2)
 #define VP_NO_VCPU   (-1)
 
-struct vp_exit_row {
-	int vcpu;
-	unsigned int isa, reason;
-	struct vp_exit_val v;
+/*
+ * The two begin/end pairs vexitprof times, one ops table (report.c) over
+ * both, as perf kvm's events_ops: every layer (attribution, sorting, table,
+ * JSON, stacks) handles a kind through it instead of twice by hand.
+ */
+enum vp_exit_kind {
+	VP_EXIT_KERNEL, /* kvm:kvm_exit .. kvm:kvm_entry, by hardware exit reason */
+	VP_EXIT_QEMU,	/* KVM_RUN return .. next KVM_RUN, by KVM_EXIT_* reason */
+	VP_EXIT_KINDS
 };
 
-struct vp_uexit_row {
+struct vp_exit_row {
 	int vcpu;
+	unsigned int isa; /* VP_EXIT_KERNEL only */
 	unsigned int reason;
-	struct vp_uexit_val v;
+	unsigned long long count, timed;
+	unsigned long long ns;	    /* the pair's time over the timed ones */
+	unsigned long long user_ns; /* of ns, QEMU user-space time (== ns for VP_EXIT_QEMU) */
+	__u64 hist[VP_HIST_SLOTS];
 };
+
+struct vp_exit_rows {
+	struct vp_exit_row *rows;
+	size_t n;
+};
+
+struct vp_report;
+
+struct vp_exit_ops {
+	const char *json_key;	  /* "exits", "userspace_exits" */
+	const char *json_ns_key;  /* the JSON name of ns */
+	const char *table_ns_col; /* its column in the table */
+	bool has_isa;		  /* rows carry an ISA (hardware exit reasons differ per vendor) */
+	bool has_user;		  /* ns includes QEMU's time, shown apart */
+	const char *folded_handler;
+	/* the table's heading, and its line when there are no rows */
+	const char *(*title)(const struct vp_report *r);
+	const char *(*none)(const struct vp_report *r);
+	/* the reason's name, e.g. "EPT_VIOLATION", "MMIO" */
+	const char *(*reason_name)(const struct vp_exit_row *e, char *buf, size_t len);
+};
+
+extern const struct vp_exit_ops vp_exit_ops[VP_EXIT_KINDS];
 
 struct vp_dev_row {
 	int vcpu;
@@ -86,10 +118,7 @@ struct vp_report {
 	bool per_vcpu;
 	bool qemu_exited;
 	int run_hook; /* enum vp_run_hook */
-	struct vp_exit_row *exits;
-	size_t n_exits;
-	struct vp_uexit_row *uexits;
-	size_t n_uexits;
+	struct vp_exit_rows ex[VP_EXIT_KINDS];
 	struct vp_dev_row *devs;
 	size_t n_devs;
 	struct vp_counters cnt;

@@ -95,41 +95,29 @@ static void jtime(FILE *f, const struct vp_report *r, unsigned long long ns,
 	fprintf(f, "}");
 }
 
-static void exits_json(FILE *f, const struct vp_report *r)
+/* One begin/end pair's rows, as the ops table (report.h) describes the kind. */
+static void exits_json(FILE *f, const struct vp_report *r, enum vp_exit_kind kind)
 {
+	const struct vp_exit_ops *op = &vp_exit_ops[kind];
+	const struct vp_exit_rows *ex = &r->ex[kind];
 	char b[32];
 
-	fprintf(f, "  \"exits\": [");
-	for (size_t i = 0; i < r->n_exits; i++) {
-		const struct vp_exit_row *e = &r->exits[i];
+	fprintf(f, "  \"%s\": [", op->json_key);
+	for (size_t i = 0; i < ex->n; i++) {
+		const struct vp_exit_row *e = &ex->rows[i];
 
 		jrow(f, i, e->vcpu);
-		fprintf(f, ", \"isa\": \"%s\", \"reason\": ", isa_name(e->isa));
-		jstr(f, exit_reason_name(e->isa, e->reason, b, sizeof(b)));
-		jcount(f, r, e->reason, e->v.count, e->v.timed);
-		fprintf(f, "\"total_ns\": %llu, \"user_ns\": %llu, ",
-			(unsigned long long)e->v.total_ns, (unsigned long long)e->v.user_ns);
-		jtime(f, r, e->v.total_ns, e->v.timed, e->v.hist);
-	}
-	fprintf(f, "%s],\n", r->n_exits ? "\n  " : "");
-}
-
-static void uexits_json(FILE *f, const struct vp_report *r)
-{
-	char b[32];
-
-	fprintf(f, "  \"userspace_exits\": [");
-	for (size_t i = 0; i < r->n_uexits; i++) {
-		const struct vp_uexit_row *u = &r->uexits[i];
-
-		jrow(f, i, u->vcpu);
+		if (op->has_isa)
+			fprintf(f, ", \"isa\": \"%s\"", isa_name(e->isa));
 		fprintf(f, ", \"reason\": ");
-		jstr(f, uexit_reason_name(u->reason, b, sizeof(b)));
-		jcount(f, r, u->reason, u->v.count, u->v.timed);
-		fprintf(f, "\"user_ns\": %llu, ", (unsigned long long)u->v.user_ns);
-		jtime(f, r, u->v.user_ns, u->v.timed, u->v.hist);
+		jstr(f, op->reason_name(e, b, sizeof(b)));
+		jcount(f, r, e->reason, e->count, e->timed);
+		fprintf(f, "\"%s\": %llu, ", op->json_ns_key, e->ns);
+		if (op->has_user)
+			fprintf(f, "\"user_ns\": %llu, ", e->user_ns);
+		jtime(f, r, e->ns, e->timed, e->hist);
 	}
-	fprintf(f, "%s],\n", r->n_uexits ? "\n  " : "");
+	fprintf(f, "%s],\n", ex->n ? "\n  " : "");
 }
 
 static void devs_json(FILE *f, const struct vp_report *r)
@@ -261,8 +249,8 @@ void report_json(FILE *f, const struct vp_report *r)
 		r->usdt ? "true" : "false", r->e1000_usdt ? "true" : "false",
 		r->exit_tp ? "true" : "false", run_hook_name(r->run_hook),
 		r->kvm_accesses ? "kvm" : "usdt", r->qemu_exited ? "true" : "false");
-	exits_json(f, r);
-	uexits_json(f, r);
+	for (int k = 0; k < VP_EXIT_KINDS; k++)
+		exits_json(f, r, k);
 	devs_json(f, r);
 	e1000_json(f, r);
 	cost_json(f, r);

@@ -26,68 +26,48 @@ static void vcol(FILE *f, const struct vp_report *r, int vcpu)
 		fprintf(f, "%-5s ", vcpu_label(vcpu, VP_VCPU_TABLE, b, sizeof(b)));
 }
 
-static void exits_table(FILE *f, const struct vp_report *r, bool hist)
+/* One begin/end pair's rows (report.h's ops table says how the kinds differ). */
+static void exits_table(FILE *f, const struct vp_report *r, enum vp_exit_kind kind, bool hist)
 {
-	char b[32];
+	const struct vp_exit_ops *op = &vp_exit_ops[kind];
+	const struct vp_exit_rows *ex = &r->ex[kind];
+	char b[32], label[64];
 
-	fprintf(f, "\nVM exits (kvm:kvm_exit .. kvm:kvm_entry)\n");
-	if (!r->n_exits) {
-		fprintf(f,
-			"  none: kvm:kvm_exit %s (on PVM hosts it never fires; exits to QEMU "
-			"below still are measured)\n",
-			r->exit_tp ? "did not fire" : "is not available");
+	fprintf(f, "\n%s\n", op->title(r));
+	if (!ex->n) {
+		fprintf(f, "  %s\n", op->none(r));
 		return;
 	}
 	if (r->per_vcpu)
 		fprintf(f, "%-5s ", "VCPU");
-	fprintf(f, "%-4s %-24s %10s %10s %10s %6s %9s %9s %9s %10s\n", "ISA", "REASON", "COUNT",
-		"RATE/s", "TIME(ms)", "SHARE", "MEAN(us)", "P50(us)", "P99(us)", "QEMU(ms)");
-	for (size_t i = 0; i < r->n_exits; i++) {
-		const struct vp_exit_row *e = &r->exits[i];
-		double mean = e->v.timed ? (double)e->v.total_ns / e->v.timed : 0;
+	/* the reason's column is 29 wide, with or without an ISA in front */
+	if (op->has_isa)
+		snprintf(label, sizeof(label), "%-4s %-24s", "ISA", "REASON");
+	else
+		snprintf(label, sizeof(label), "%s", "REASON");
+	fprintf(f, "%-29s %10s %10s %10s %6s %9s %9s %9s", label, "COUNT", "RATE/s",
+		op->table_ns_col, "SHARE", "MEAN(us)", "P50(us)", "P99(us)");
+	fprintf(f, op->has_user ? " %10s\n" : "\n", "QEMU(ms)");
+	for (size_t i = 0; i < ex->n; i++) {
+		const struct vp_exit_row *e = &ex->rows[i];
+		double mean = e->timed ? (double)e->ns / e->timed : 0;
+		const char *reason = op->reason_name(e, b, sizeof(b));
 
 		vcol(f, r, e->vcpu);
-		fprintf(f, "%-4s %-24s %10llu %10.0f %10.3f %5.1f%% %9.2f %9.2f %9.2f %10.3f\n",
-			isa_name(e->isa), exit_reason_name(e->isa, e->reason, b, sizeof(b)),
-			(unsigned long long)e->v.count, rate(r, e->v.count), e->v.total_ns / 1e6,
-			100.0 * e->v.total_ns / vcpu_ns(r), mean / 1e3,
-			hist_percentile(e->v.hist, VP_HIST_SLOTS, 50) / 1e3,
-			hist_percentile(e->v.hist, VP_HIST_SLOTS, 99) / 1e3, e->v.user_ns / 1e6);
+		if (op->has_isa)
+			snprintf(label, sizeof(label), "%-4s %-24s", isa_name(e->isa), reason);
+		else
+			snprintf(label, sizeof(label), "%s", reason);
+		fprintf(f, "%-29s %10llu %10.0f %10.3f %5.1f%% %9.2f %9.2f %9.2f", label,
+			(unsigned long long)e->count, rate(r, e->count), e->ns / 1e6,
+			100.0 * e->ns / vcpu_ns(r), mean / 1e3,
+			hist_percentile(e->hist, VP_HIST_SLOTS, 50) / 1e3,
+			hist_percentile(e->hist, VP_HIST_SLOTS, 99) / 1e3);
+		if (op->has_user)
+			fprintf(f, " %10.3f", e->user_ns / 1e6);
+		fprintf(f, "\n");
 		if (hist)
-			hist_print(f, e->v.hist, VP_HIST_SLOTS, "ns", "      ");
-	}
-}
-
-static void uexits_table(FILE *f, const struct vp_report *r, bool hist)
-{
-	char b[32];
-
-	if (r->run_hook == VP_HOOK_KVM_FPU)
-		fprintf(f,
-			"\nExits to QEMU user space (kvm_userspace_exit .. next KVM_RUN's kvm_fpu: "
-			"QEMU's time plus KVM_RUN's own exit and entry path)\n");
-	else
-		fprintf(f, "\nExits to QEMU user space (KVM_RUN return .. next KVM_RUN)\n");
-	if (!r->n_uexits) {
-		fprintf(f, "  none seen%s\n", r->kvm_accesses ? "" : " (not a KVM guest, or idle)");
-		return;
-	}
-	if (r->per_vcpu)
-		fprintf(f, "%-5s ", "VCPU");
-	fprintf(f, "%-29s %10s %10s %10s %6s %9s %9s %9s\n", "REASON", "COUNT", "RATE/s",
-		"QEMU(ms)", "SHARE", "MEAN(us)", "P50(us)", "P99(us)");
-	for (size_t i = 0; i < r->n_uexits; i++) {
-		const struct vp_uexit_row *u = &r->uexits[i];
-		double mean = u->v.timed ? (double)u->v.user_ns / u->v.timed : 0;
-
-		vcol(f, r, u->vcpu);
-		fprintf(f, "%-29s %10llu %10.0f %10.3f %5.1f%% %9.2f %9.2f %9.2f\n",
-			uexit_reason_name(u->reason, b, sizeof(b)), (unsigned long long)u->v.count,
-			rate(r, u->v.count), u->v.user_ns / 1e6, 100.0 * u->v.user_ns / vcpu_ns(r),
-			mean / 1e3, hist_percentile(u->v.hist, VP_HIST_SLOTS, 50) / 1e3,
-			hist_percentile(u->v.hist, VP_HIST_SLOTS, 99) / 1e3);
-		if (hist)
-			hist_print(f, u->v.hist, VP_HIST_SLOTS, "ns", "      ");
+			hist_print(f, e->hist, VP_HIST_SLOTS, "ns", "      ");
 	}
 }
 
@@ -296,8 +276,8 @@ void report_table(FILE *f, const struct vp_report *r, bool hist, bool all)
 		r->duration_s, r->nr_vcpus, r->nr_vcpus == 1 ? "" : "s",
 		r->usdt ? "kernel events + USDT" : "kernel events only",
 		r->qemu_exited ? " (QEMU exited)" : "");
-	exits_table(f, r, hist);
-	uexits_table(f, r, hist);
+	for (int k = 0; k < VP_EXIT_KINDS; k++)
+		exits_table(f, r, k, hist);
 	dev_table(f, r, all);
 	fold_section(f, r);
 	e1000_section(f, r);

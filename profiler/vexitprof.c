@@ -266,7 +266,8 @@ static int print_report(struct profile *p, bool final)
 	if (final && env.flamegraph && !by_vcpu) {
 		/* the flame graph's stacks start with the vCPU: the same snapshot, per vCPU */
 		fg = *r;
-		fg.exits = NULL, fg.uexits = NULL, fg.devs = NULL, fg.stacks = NULL;
+		memset(fg.ex, 0, sizeof(fg.ex));
+		fg.devs = NULL, fg.stacks = NULL;
 		attribute(&fg, &s, env.qmp ? &p->mt : NULL, true);
 	}
 	snapshot_free(&s);

@@ -17,7 +17,7 @@ VP_BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_x86 -Wall -Werror \
 	-I$(VP_BPF_DIR) -I$(TOP)/bpf
 
 # The pipeline, one job per file (profiler/README.md).
-VP_SRCS := vexitprof.c env.c attach.c snapshot.c attribute.c report.c report_table.c \
+VP_SRCS := vexitprof.c env.c attach.c snapshot.c attribute.c report.c exit_ops.c report_table.c \
 	report_json.c report_folded.c exit_reasons.c regnames.c hist.c target.c cost.c qmp.c
 VP_OBJS := $(addprefix $(VP_OBJ_DIR)/,$(VP_SRCS:.c=.o)) $(BUILD)/profiler/flamegraph.o
 VP_HDRS := $(wildcard $(TOP)/profiler/*.h) $(wildcard $(TOP)/bpf/*.h)
