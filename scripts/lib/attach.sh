@@ -106,6 +106,17 @@ attach_wait_ready() {
 	return 0
 }
 
+# attach_report_stuck PGID: what each process of the group still does (state,
+# wait channel, kernel stack), so that a tracer that will not exit says where
+# it hangs before it is killed.
+attach_report_stuck() {
+	local p
+	for p in $(pgrep -g "$1" 2>/dev/null); do
+		echo "attach: still running: $(ps -o pid=,stat=,wchan:32=,etime=,args= -p "$p" 2>/dev/null)"
+		sed 's/^/attach:   kernel stack: /' "/proc/$p/stack" 2>/dev/null | head -12
+	done
+}
+
 # attach_stop GRACE: end CMD (see above).  Nothing to do when none runs.
 # Returns 1 when CMD's group outlived GRACE seconds after SIGINT and had to
 # be killed.
@@ -119,6 +130,7 @@ attach_stop() {
 	done
 	if alive "$pid" || group_alive "$pid"; then
 		killed=1
+		attach_report_stuck "$pid" >&2
 		kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
 		for ((i = 0; i < 10; i++)); do
 			alive "$pid" || group_alive "$pid" || break
