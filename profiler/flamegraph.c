@@ -29,12 +29,14 @@ struct frame {
 	size_t len;
 	size_t depth; /* 0 is the root ("all") */
 	unsigned long long start, end;
+	double delta; /* differential graphs: sum of the deltas of the stacks ending here */
 };
 
 struct graph {
 	struct frame *f;
 	size_t n, cap;
 	struct fg_stack *sorted; /* normalized copies; frame names point into them */
+	double *sdelta;		 /* differential graphs: the sorted stacks' deltas */
 	size_t nsorted;
 	unsigned long long total;
 };
@@ -42,6 +44,7 @@ struct graph {
 static void graph_free(struct graph *g)
 {
 	flamegraph_free_stacks(g->sorted, g->nsorted);
+	free(g->sdelta);
 	free(g->f);
 }
 
@@ -106,14 +109,51 @@ static char *normalize(const char *s)
 	return out;
 }
 
-static int graph_build(struct graph *g, const struct fg_stack *in, size_t n)
+/* A stack and its delta, sorted together. */
+struct dstack {
+	struct fg_stack s;
+	double delta;
+};
+
+static int cmp_dstacks(const void *pa, const void *pb)
+{
+	return cmp_stacks(&((const struct dstack *)pa)->s, &((const struct dstack *)pb)->s);
+}
+
+/* Sort the stacks and their deltas alike (the deltas' order must follow the stacks'). */
+static int sort_with_deltas(struct graph *g, const double *deltas, const size_t *from)
+{
+	struct dstack *v = calloc(g->nsorted ? g->nsorted : 1, sizeof(*v));
+	size_t i;
+
+	g->sdelta = calloc(g->nsorted ? g->nsorted : 1, sizeof(*g->sdelta));
+	if (!v || !g->sdelta) {
+		free(v);
+		return -ENOMEM;
+	}
+	for (i = 0; i < g->nsorted; i++)
+		v[i] = (struct dstack){g->sorted[i], deltas[from[i]]};
+	qsort(v, g->nsorted, sizeof(*v), cmp_dstacks);
+	for (i = 0; i < g->nsorted; i++) {
+		g->sorted[i] = v[i].s;
+		g->sdelta[i] = v[i].delta;
+	}
+	free(v);
+	return 0;
+}
+
+static int graph_build(struct graph *g, const struct fg_stack *in, size_t n, const double *deltas)
 {
 	size_t *open = NULL, nopen = 0, capopen = 0, i;
 	unsigned long long off = 0;
 	int err;
 
+	size_t *from = NULL;
+
 	g->sorted = calloc(n ? n : 1, sizeof(*g->sorted));
 	if (!g->sorted)
+		return -ENOMEM;
+	if (deltas && !(from = calloc(n ? n : 1, sizeof(*from))))
 		return -ENOMEM;
 	for (i = 0; i < n; i++) {
 		char *s;
@@ -121,12 +161,23 @@ static int graph_build(struct graph *g, const struct fg_stack *in, size_t n)
 		if (!in[i].frames || !in[i].weight)
 			continue;
 		s = normalize(in[i].frames);
-		if (!s)
+		if (!s) {
+			free(from);
 			return -ENOMEM;
+		}
+		if (from)
+			from[g->nsorted] = i;
 		g->sorted[g->nsorted].frames = s;
 		g->sorted[g->nsorted++].weight = in[i].weight;
 	}
-	qsort(g->sorted, g->nsorted, sizeof(*g->sorted), cmp_stacks);
+	if (deltas) {
+		err = sort_with_deltas(g, deltas, from);
+		free(from);
+		if (err)
+			return err;
+	} else {
+		qsort(g->sorted, g->nsorted, sizeof(*g->sorted), cmp_stacks);
+	}
 
 	/* The root's extent is known only at the end. */
 	err = graph_push(g, &(struct frame){.name = "all", .len = 3});
@@ -148,7 +199,7 @@ static int graph_build(struct graph *g, const struct fg_stack *in, size_t n)
 			g->f[open[--nopen]].end = off;
 		while (!err && *p) {
 			const char *e = strchrnul(p, ';');
-			struct frame f = {p, (size_t)(e - p), nopen + 1, off, 0};
+			struct frame f = {p, (size_t)(e - p), nopen + 1, off, 0, 0};
 
 			if (nopen == capopen) {
 				size_t cap = capopen ? 2 * capopen : 64;
@@ -165,6 +216,9 @@ static int graph_build(struct graph *g, const struct fg_stack *in, size_t n)
 			open[nopen++] = g->n - 1;
 			p = *e ? e + 1 : e;
 		}
+		/* The stack's own change belongs to its last frame (self). */
+		if (!err && g->sdelta)
+			g->f[nopen ? open[nopen - 1] : 0].delta += g->sdelta[i];
 		off += g->sorted[i].weight;
 	}
 	while (!err && nopen > 0)
@@ -286,6 +340,27 @@ static void frame_color(const char *name, size_t len, int rgb[3])
 	rgb[0] = 205 + (int)(50 * ((h >> 0) & 0xff) / 255);
 	rgb[1] = (int)(230 * ((h >> 8) & 0xff) / 255);
 	rgb[2] = (int)(55 * ((h >> 16) & 0xff) / 255);
+}
+
+/*
+ * Differential colours as in Brendan Gregg's flamegraph.pl: full red or blue
+ * with the other channels from 210 (smallest change) down to 0 (the largest),
+ * so any change at all is visibly tinted and only an unchanged frame is white.
+ */
+void flamegraph_diff_color(double delta, double max_abs, int rgb[3])
+{
+	int c;
+
+	if (delta == 0 || !(max_abs > 0)) {
+		rgb[0] = rgb[1] = rgb[2] = 255;
+		return;
+	}
+	c = (int)(210.0 * (1.0 - (delta < 0 ? -delta : delta) / max_abs) + 0.5);
+	if (c < 0)
+		c = 0;
+	rgb[0] = delta > 0 ? 255 : c;
+	rgb[1] = c;
+	rgb[2] = delta > 0 ? c : 255;
 }
 
 /* Written from scratch for this tool: click a frame to zoom to it, "Reset
@@ -429,21 +504,24 @@ int flamegraph_write_svg_opts(FILE *out, const struct fg_stack *stacks, size_t n
 	int top = FONT_SIZE * (o->subtitle ? 5 : 3), bottom = FONT_SIZE * 2 + 10, height;
 	struct graph g = {0};
 	size_t i, maxdepth = 0;
-	double scale;
+	double scale, max_delta = 0;
 	int err;
 
 	if (!out || (n && !stacks) || width <= 2 * XPAD)
 		return -EINVAL;
-	err = graph_build(&g, stacks, n);
+	err = graph_build(&g, stacks, n, o->deltas);
 	if (err) {
 		graph_free(&g);
 		return err;
 	}
 	scale = g.total ? (double)(width - 2 * XPAD) / (double)g.total : 0;
 	for (i = 0; i < g.n; i++) {
-		if ((double)(g.f[i].end - g.f[i].start) * scale >= MIN_PX &&
-		    g.f[i].depth > maxdepth)
+		if ((double)(g.f[i].end - g.f[i].start) * scale < MIN_PX)
+			continue;
+		if (g.f[i].depth > maxdepth)
 			maxdepth = g.f[i].depth;
+		if (g.f[i].delta > max_delta || -g.f[i].delta > max_delta)
+			max_delta = g.f[i].delta > 0 ? g.f[i].delta : -g.f[i].delta;
 	}
 	height = top + bottom + (int)(maxdepth + 1) * FRAME_H;
 
@@ -465,11 +543,19 @@ int flamegraph_write_svg_opts(FILE *out, const struct fg_stack *stacks, size_t n
 
 		if (px < MIN_PX)
 			continue;
-		frame_color(f->name, f->len, rgb);
+		if (o->deltas)
+			flamegraph_diff_color(f->delta, max_delta, rgb);
+		else
+			frame_color(f->name, f->len, rgb);
 		fprintf(out, "<g data-depth=\"%zu\"><title>", f->depth);
 		xml_put(out, f->name, f->len);
-		fprintf(out, " (%s %s, %.2f%%)</title>", thousands(w, num), unit,
+		fprintf(out, " (%s %s, %.2f%%", thousands(w, num), unit,
 			100.0 * (double)w / (double)g.total);
+		if (o->deltas) {
+			fprintf(out, ", self %+.4g ", f->delta);
+			xml_puts(out, o->delta_unit ? o->delta_unit : unit);
+		}
+		fputs(")</title>", out);
 		fprintf(out,
 			"<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%d\" "
 			"fill=\"rgb(%d,%d,%d)\" rx=\"2\" ry=\"2\"/>",
@@ -538,9 +624,29 @@ static int parse_line(char *line, struct fg_stack *st)
 	return 0;
 }
 
-int flamegraph_parse_folded(FILE *in, struct fg_stack **stacks, size_t *n, size_t *bad)
+/* "frames countA countB": the frames and countA are parse_line's frames. */
+static int parse_diff_line(char *line, struct fg_stack *st, double *delta)
+{
+	struct fg_stack a;
+	int r = parse_line(line, st);
+
+	if (r)
+		return r;
+	r = parse_line((char *)st->frames, &a);
+	free((char *)st->frames);
+	st->frames = NULL;
+	if (r)
+		return r;
+	st->frames = a.frames;
+	*delta = (double)st->weight - (double)a.weight;
+	return 0;
+}
+
+/* deltas: NULL for plain folded text, else "frames countA countB" lines */
+static int parse(FILE *in, struct fg_stack **stacks, double **deltas, size_t *n, size_t *bad)
 {
 	struct fg_stack *v = NULL;
+	double *dv = NULL;
 	size_t cnt = 0, cap = 0, nbad = 0;
 	char *line = NULL;
 	size_t linecap = 0;
@@ -550,7 +656,7 @@ int flamegraph_parse_folded(FILE *in, struct fg_stack **stacks, size_t *n, size_
 	if (!in || !stacks || !n)
 		return -EINVAL;
 	while ((got = getline(&line, &linecap, in)) >= 0) {
-		struct fg_stack st;
+		struct fg_stack st = {0};
 		size_t i;
 		int r;
 
@@ -565,7 +671,9 @@ int flamegraph_parse_folded(FILE *in, struct fg_stack **stacks, size_t *n, size_
 			nbad++;
 			continue;
 		}
-		r = parse_line(line, &st);
+		double delta = 0;
+
+		r = deltas ? parse_diff_line(line, &st, &delta) : parse_line(line, &st);
 		if (r == -ENOMEM) {
 			err = r;
 			break;
@@ -577,15 +685,21 @@ int flamegraph_parse_folded(FILE *in, struct fg_stack **stacks, size_t *n, size_
 		if (cnt == cap) {
 			size_t nc = cap ? 2 * cap : 256;
 			struct fg_stack *nv = realloc(v, nc * sizeof(*nv));
+			double *nd = nv && deltas ? realloc(dv, nc * sizeof(*nd)) : NULL;
 
-			if (!nv) {
+			if (nv)
+				v = nv;
+			if (nd)
+				dv = nd;
+			if (!nv || (deltas && !nd)) {
 				free((char *)st.frames);
 				err = -ENOMEM;
 				break;
 			}
-			v = nv;
 			cap = nc;
 		}
+		if (deltas)
+			dv[cnt] = delta;
 		v[cnt++] = st;
 	}
 	if (!err && ferror(in))
@@ -593,13 +707,29 @@ int flamegraph_parse_folded(FILE *in, struct fg_stack **stacks, size_t *n, size_
 	free(line);
 	if (err) {
 		flamegraph_free_stacks(v, cnt);
+		free(dv);
 		return err;
 	}
 	*stacks = v;
+	if (deltas)
+		*deltas = dv;
 	*n = cnt;
 	if (bad)
 		*bad = nbad;
 	return 0;
+}
+
+int flamegraph_parse_folded(FILE *in, struct fg_stack **stacks, size_t *n, size_t *bad)
+{
+	return parse(in, stacks, NULL, n, bad);
+}
+
+int flamegraph_parse_diff(FILE *in, struct fg_stack **stacks, double **deltas, size_t *n,
+			  size_t *bad)
+{
+	if (!deltas)
+		return -EINVAL;
+	return parse(in, stacks, deltas, n, bad);
 }
 
 void flamegraph_free_stacks(struct fg_stack *stacks, size_t n)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* vexit-flamegraph: folded stacks ("a;b;c weight" per line) to a flame graph SVG. */
+/* vexit-flamegraph: folded stacks ("a;b;c weight" per line) to a flame graph SVG; with --diff,
+ * two profiles' counts ("a;b;c countA countB") to a differential flame graph. */
 #include <argp.h>
 #include <errno.h>
 #include <stdio.h>
@@ -10,14 +11,18 @@
 static struct {
 	struct fg_options o;
 	const char *output, *input;
+	int diff;
 } env = {.input = "-"};
 
 const char *argp_program_version = "vexit-flamegraph 0.1";
 static const char doc[] =
     "Reads folded stacks (\"frame1;frame2;frame3 weight\" per line) from FILE or stdin and writes "
-    "a flame graph SVG.\vLines that do not parse are skipped and counted on stderr.";
+    "a flame graph SVG.\vLines that do not parse are skipped and counted on stderr.  With --diff "
+    "each line is \"frames countA countB\" (Brendan Gregg's difffolded.pl): frames are as wide "
+    "as countB and coloured by their self change countB - countA, red grew, blue shrank, white "
+    "unchanged.";
 
-enum { OPT_NO_SCRIPT = 0x100 };
+enum { OPT_NO_SCRIPT = 0x100, OPT_DIFF };
 
 static const struct argp_option opts[] = {
     {"output", 'o', "FILE", 0, "Write the SVG to FILE (default: stdout)", 0},
@@ -27,6 +32,8 @@ static const struct argp_option opts[] = {
     {"width", 'w', "PX", 0, "Image width (default: 1200)", 0},
     {"inverted", 'i', NULL, 0, "Icicle graph: root at the top", 0},
     {"no-script", OPT_NO_SCRIPT, NULL, 0, "Leave out the zoom/search JavaScript", 0},
+    {"diff", OPT_DIFF, NULL, 0,
+     "Differential flame graph from \"frames countA countB\" lines (width B, colour B - A)", 0},
     {},
 };
 
@@ -59,6 +66,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case OPT_NO_SCRIPT:
 		env.o.no_script = 1;
 		break;
+	case OPT_DIFF:
+		env.diff = 1;
+		break;
 	case ARGP_KEY_ARG:
 		if (state->arg_num > 0)
 			argp_error(state, "one input file at most");
@@ -74,6 +84,7 @@ int main(int argc, char **argv)
 {
 	static const struct argp argp = {opts, parse_arg, "[FILE|-]", doc, NULL, NULL, NULL};
 	struct fg_stack *stacks = NULL;
+	double *deltas = NULL;
 	size_t n = 0, bad = 0;
 	FILE *in = stdin;
 	int err;
@@ -85,7 +96,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vexit-flamegraph: %s: %s\n", env.input, strerror(errno));
 		return 1;
 	}
-	err = flamegraph_parse_folded(in, &stacks, &n, &bad);
+	err = env.diff ? flamegraph_parse_diff(in, &stacks, &deltas, &n, &bad)
+		       : flamegraph_parse_folded(in, &stacks, &n, &bad);
+	env.o.deltas = deltas;
 	if (in != stdin)
 		fclose(in);
 	if (err) {
@@ -93,14 +106,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (bad)
-		fprintf(stderr,
-			"vexit-flamegraph: skipped %zu line(s) that are not \"frames weight\"\n",
-			bad);
+		fprintf(stderr, "vexit-flamegraph: skipped %zu line(s) that are not \"%s\"\n", bad,
+			env.diff ? "frames countA countB" : "frames weight");
 	if (env.output)
 		err = flamegraph_write_file(env.output, stacks, n, &env.o);
 	else
 		err = flamegraph_write_svg_opts(stdout, stacks, n, &env.o);
 	flamegraph_free_stacks(stacks, n);
+	free(deltas);
 	if (err) {
 		fprintf(stderr, "vexit-flamegraph: writing %s: %s\n",
 			env.output ? env.output : "stdout", strerror(-err));
