@@ -41,7 +41,9 @@ class QMPError(Exception):
 
 
 class QMP:
-    def __init__(self, path, connect_timeout=10.0):
+    def __init__(self, path, connect_timeout=10.0, reply_timeout=60.0):
+        """reply_timeout bounds the greeting and the capabilities answer
+        (short for a caller that asks whether QEMU's main loop runs)."""
         end = time.monotonic() + connect_timeout
         while True:
             try:
@@ -55,10 +57,10 @@ class QMP:
                 time.sleep(0.1)
         self.f = self.s.makefile("rwb", buffering=0)
         self.events = []
-        greeting = self.read(30)
+        greeting = self.read(min(30.0, reply_timeout))
         if greeting is None or "QMP" not in greeting:
             raise QMPError(f"qmp: no greeting: {greeting}")
-        self.cmd({"execute": "qmp_capabilities"})
+        self.cmd({"execute": "qmp_capabilities"}, reply_timeout)
 
     def close(self):
         self.f.close()
@@ -69,7 +71,7 @@ class QMP:
         self.s.settimeout(timeout)
         try:
             line = self.f.readline()
-        except socket.timeout:
+        except (socket.timeout, TimeoutError):
             return None
         if not line:
             raise QMPError("qmp: connection closed by QEMU")

@@ -23,9 +23,11 @@ let go; exit 1 with a message if it could not be held.
 import ctypes
 import os
 import random
-import socket
 import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../scripts/lib"))
+from qmp import QMP, QMPError  # noqa: E402  (the harness's one QMP client)
 
 PTRACE_DETACH = 17
 PTRACE_SEIZE = 0x4206
@@ -56,25 +58,16 @@ def find_thread(pid, prefix):
 
 def qmp_answers(path, timeout):
     """True if QEMU runs a QMP command (under the BQL) within timeout."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
+    q = None
     try:
-        s.connect(path)
-        f = s.makefile("rwb", buffering=0)
-        f.readline()  # greeting: sent by the monitor without the BQL
-        for cmd in (b'{"execute":"qmp_capabilities"}\n', b'{"execute":"query-status"}\n'):
-            f.write(cmd)
-            while True:
-                line = f.readline()
-                if not line:
-                    return False
-                if b'"return"' in line:
-                    break
+        q = QMP(path, connect_timeout=timeout, reply_timeout=timeout)
+        q.cmd({"execute": "query-status"}, timeout)
         return True
-    except OSError:  # includes the timeout
+    except (QMPError, OSError):  # includes the timeouts
         return False
     finally:
-        s.close()
+        if q is not None:
+            q.close()
 
 
 def main():
