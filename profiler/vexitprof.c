@@ -24,6 +24,8 @@
 #include "target.h"
 #include "cost.h"
 #include "qmp.h"
+#include "serve.h"
+#include "diff.h"
 
 /*
  * BPF run-time statistics at the start of a profile: until our programs ran
@@ -375,6 +377,8 @@ int main(int argc, char **argv)
 	struct profile p = {.lockfd = -1, .stats_fd = -1};
 	int rc;
 
+	if (argc > 1 && !strcmp(argv[1], "diff")) /* compares two --json files: no target */
+		return diff_main(argc - 1, argv + 1);
 	if (env_parse(argc, argv))
 		return VP_EXIT_USAGE;
 	libbpf_set_print(libbpf_print);
@@ -388,6 +392,8 @@ int main(int argc, char **argv)
 	signal(SIGHUP, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (env.serve) /* fleet mode: every QEMU on the host, until a signal */
+		return serve_main(&stop);
 	rc = check_target(&p);
 	if (rc)
 		return rc;
