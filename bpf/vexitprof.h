@@ -240,29 +240,68 @@ struct vp_counters {
  * array lookups only.  Every aggregate key carries the vCPU (or the tid), so
  * one thread writes each slot: plain adds, no atomics.
  */
+/*
+ * Where a vCPU thread is in its KVM_RUN cycle (struct vp_thread's phase; the
+ * transitions: the table in bpf/vexitprof_maps.bpf.h).  A normal exit that
+ * QEMU handles goes GUEST -> KERNEL_EXIT -> RETURNING -> QEMU_EXIT ->
+ * KERNEL_EXIT -> GUEST; one KVM completes in the kernel goes GUEST ->
+ * KERNEL_EXIT -> GUEST.  The on-CPU sampler (--on-cpu) reads it too.
+ */
+enum vp_phase {
+	/* user space, no exit to QEMU being handled (not seen in KVM_RUN yet, or it
+	   returned without kvm_userspace_exit) */
+	VP_PH_OUTSIDE = 0,
+	VP_PH_GUEST,	   /* inside KVM_RUN, no kvm_exit open: the guest runs */
+	VP_PH_KERNEL_EXIT, /* inside KVM_RUN, kvm_exit .. kvm_entry: KVM handles an exit */
+	/* inside KVM_RUN after kvm_userspace_exit, the ioctl not returned yet */
+	VP_PH_RETURNING,
+	VP_PH_QEMU_EXIT, /* KVM_RUN returned with an exit to QEMU: QEMU handles it */
+	VP_PH_NR,
+};
+
+/* The thread's current guest access (cur). */
+enum vp_cur {
+	VP_CUR_NONE = 0,
+	/* just traced: the exit to QEMU that may follow is for it */
+	VP_CUR_FRESH,
+	/* known (its kernel time is charged at kvm_entry), but nothing exits for it */
+	VP_CUR_KNOWN,
+};
+
+/* What the exit to QEMU in progress is for (set at kvm_userspace_exit). */
+enum vp_qemu_for {
+	VP_QF_NONE = 0,
+	VP_QF_CUR,    /* cur: its user time goes to cur's row */
+	VP_QF_PIO_IN, /* a PIO IN: kvm_pio comes on completion and names the port */
+};
+
+/* Pairing the exit's guest address with the MemoryRegion QEMU dispatches it to. */
+enum vp_pair {
+	VP_PAIR_NONE = 0,
+	/* the next matching memory_region_ops event names the address */
+	VP_PAIR_WANT,
+	/* PIO IN: memory_region_ops seen (pair_mr/off), the port comes at completion */
+	VP_PAIR_HAVE_MR,
+};
+
 struct vp_thread {
 	__u32 tid; /* first: claims an array slot (0: free) */
 	/* low 32 bits of the thread's start time (a recycled tid is another thread) */
 	__u32 start32;
 	__u32 vcpu;
-	/* inside a kvm_exit .. kvm_entry window */
-	__u8 in_exit;
-	/* the current access (cur) was just traced and may be what exits to QEMU */
-	__u8 cur_fresh;
-	__u8 cur_valid;
+	__u8 phase; /* enum vp_phase */
+	/*
+	 * kvm_exit seen, kvm_entry not yet.  Set in KERNEL_EXIT; apart from the
+	 * phase because the window spans the exit's user-space part (RETURNING,
+	 * QEMU_EXIT), and because kvm_exit/kvm_entry may never fire (PVM).
+	 */
+	__u8 exit_open;
+	__u8 cur_state; /* enum vp_cur: of cur, below */
+	__u8 qemu_for;	/* enum vp_qemu_for */
+	__u8 pair;	/* enum vp_pair */
+	__u8 pair_dir;
 	/* an MMIO read went to QEMU: its completion kvm_mmio READ is not a new access */
 	__u8 skip_read;
-	__u8 in_run;
-	/* kvm_userspace_exit seen since KVM_RUN was entered */
-	__u8 uexit_valid;
-	/* the exit to QEMU is for cur */
-	__u8 cause_valid;
-	/* exit to QEMU for PIO IN: kvm_pio comes on completion and names it */
-	__u8 await_pio_in;
-	/* the next matching memory_region_ops event names the address in pair */
-	__u8 pair_pending;
-	__u8 pair_dir;
-	__u8 pair_have_mr; /* PIO IN: USDT seen, address learned at completion */
 	__u8 pad;
 	__u32 pair_size;
 	__u32 uexit_reason;

@@ -188,6 +188,21 @@ static __always_inline void vp_name_vcpu(struct vp_thread *st, __u32 vcpu)
 	vp_note_thread(st);
 }
 
+/* Inside the KVM_RUN ioctl (the phases a KVM_RUN return leaves). */
+static __always_inline bool vp_in_run(const struct vp_thread *st)
+{
+	return st->phase == VP_PH_GUEST || st->phase == VP_PH_KERNEL_EXIT ||
+	       st->phase == VP_PH_RETURNING;
+}
+
+/* kvm_entry, or a stray one: the kvm_exit window closes (KVM_RUN goes on in the guest). */
+static __always_inline void vp_close_exit(struct vp_thread *st)
+{
+	st->exit_open = 0;
+	if (st->phase == VP_PH_KERNEL_EXIT)
+		st->phase = VP_PH_GUEST;
+}
+
 static __always_inline int vp_handle_kvm_exit(__u64 tk, __u64 now, __u32 vcpu, __u32 isa,
 					      __u32 reason)
 {
@@ -198,7 +213,7 @@ static __always_inline int vp_handle_kvm_exit(__u64 tk, __u64 now, __u32 vcpu, _
 	st = vp_thread_of(tk);
 	if (!st)
 		return 0;
-	if (st->in_exit)
+	if (st->exit_open)
 		vp_count(VP_C_UNPAIRED, 1);
 	vp_name_vcpu(st, vcpu);
 	if (!st->exit_slot || st->exit_vcpu != vcpu || st->exit_isa != isa ||
@@ -210,11 +225,13 @@ static __always_inline int vp_handle_kvm_exit(__u64 tk, __u64 now, __u32 vcpu, _
 		st->exit_reason = reason;
 		st->exit_slot = vp_slot(&exit_idx, &key, &exit_next, VP_MAX_EXITS);
 	}
-	st->in_exit = 1;
+	st->exit_open = 1;
+	/* only from GUEST: an exit seen outside KVM_RUN (attached mid-run) leaves the phase */
+	if (st->phase == VP_PH_GUEST)
+		st->phase = VP_PH_KERNEL_EXIT;
 	st->exit_ts = now;
 	st->exit_user_ns = 0;
-	st->cur_valid = 0;
-	st->cur_fresh = 0;
+	st->cur_state = VP_CUR_NONE;
 	v = vp_exit_val(st);
 	if (v)
 		v->count++;
@@ -230,11 +247,11 @@ static __always_inline int vp_handle_kvm_entry(__u64 tk, __u64 now, __u32 vcpu)
 
 	vp_count(VP_C_KVM_ENTRY, 1);
 	st = vp_thread_get(tk, false);
-	if (!st || !st->in_exit || st->exit_vcpu != vcpu || now < st->exit_ts) {
+	if (!st || !st->exit_open || st->exit_vcpu != vcpu || now < st->exit_ts) {
 		/* the first entry after attaching closes an exit we did not see */
 		vp_count(VP_C_UNPAIRED, 1);
 		if (st)
-			st->in_exit = 0;
+			vp_close_exit(st);
 		return 0;
 	}
 	d = now - st->exit_ts;
@@ -245,14 +262,13 @@ static __always_inline int vp_handle_kvm_entry(__u64 tk, __u64 now, __u32 vcpu)
 		v->user_ns += st->exit_user_ns;
 		v->hist[vp_hist_slot(d)]++;
 	}
-	if (st->cur_valid && (a = vp_acc_val(st))) {
+	if (st->cur_state != VP_CUR_NONE && (a = vp_acc_val(st))) {
 		kd = d > st->exit_user_ns ? d - st->exit_user_ns : 0;
 		a->kernel_ns += kd;
 		a->ktimed++;
 	}
-	st->in_exit = 0;
-	st->cur_valid = 0;
-	st->cur_fresh = 0;
+	vp_close_exit(st);
+	st->cur_state = VP_CUR_NONE;
 	return 0;
 }
 
@@ -315,8 +331,7 @@ static __always_inline void vp_new_access(struct vp_thread *st, __u8 space, __u8
 		st->cur.addr = addr;
 		st->acc_slot = vp_acc_slot(&st->cur);
 	}
-	st->cur_valid = 1;
-	st->cur_fresh = 1;
+	st->cur_state = VP_CUR_FRESH;
 	st->pair_dir = dir;
 	st->pair_size = size;
 	st->pair_val = val;
@@ -345,7 +360,7 @@ static __always_inline int vp_handle_kvm_mmio(__u64 tk, __u32 type, __u32 len, _
 		st->skip_read_gpa = gpa;
 	} else if (type == VP_MMIO_READ) {
 		/* completed in the kernel: nothing will exit for it */
-		st->cur_fresh = 0;
+		st->cur_state = VP_CUR_KNOWN;
 	}
 	return 0;
 }
@@ -374,19 +389,18 @@ static __always_inline int vp_handle_kvm_pio(__u64 tk, __u32 rw, __u32 port, __u
 	}
 	/* IN is traced once it has its data: in the kernel right away, or after QEMU supplied it */
 	vp_new_access(st, VP_PIO, VP_READ, port, size, val);
-	st->cur_fresh = 0;
-	if (st->await_pio_in) {
-		st->await_pio_in = 0;
+	st->cur_state = VP_CUR_KNOWN;
+	if (st->qemu_for == VP_QF_PIO_IN) {
+		st->qemu_for = VP_QF_NONE;
 		a = vp_acc_val(st);
 		if (a) {
 			a->to_user++;
 			a->user_ns += st->pending_user_ns;
 		}
 		st->pending_user_ns = 0;
-		if (st->pair_have_mr)
+		if (st->pair == VP_PAIR_HAVE_MR)
 			vp_learn_gpa(VP_PIO, port, st->pair_mr, st->pair_off);
-		st->pair_have_mr = 0;
-		st->pair_pending = 0;
+		st->pair = VP_PAIR_NONE;
 	}
 	return 0;
 }
@@ -410,36 +424,35 @@ static __always_inline void vp_uexit(struct vp_thread *st, __u32 reason, __s32 e
 	v = vp_uexit_val(st);
 	if (v)
 		v->count++;
-	st->uexit_valid = 1;
-	st->cause_valid = 0;
-	st->await_pio_in = 0;
-	st->pair_pending = 0;
-	st->pair_have_mr = 0;
-	if (st->cur_fresh && st->cur_valid &&
+	st->phase = vp_in_run(st) ? VP_PH_RETURNING : VP_PH_QEMU_EXIT;
+	st->qemu_for = VP_QF_NONE;
+	st->pair = VP_PAIR_NONE;
+	if (st->cur_state == VP_CUR_FRESH &&
 	    ((reason == VP_KVM_EXIT_MMIO && st->cur.space == VP_MMIO) ||
 	     (reason == VP_KVM_EXIT_IO && st->cur.space == VP_PIO))) {
 		a = vp_acc_val(st);
 		if (a)
 			a->to_user++;
-		st->cause_valid = 1;
-		st->pair_pending = 1;
+		st->qemu_for = VP_QF_CUR;
+		st->pair = VP_PAIR_WANT;
 	} else if (reason == VP_KVM_EXIT_IO) {
-		st->await_pio_in = 1;
-		st->pair_pending = 1;
+		st->qemu_for = VP_QF_PIO_IN;
+		st->pair = VP_PAIR_WANT;
 		st->pair_dir = VP_READ;
 		st->pair_size = 0;
 	}
-	if (st->pair_pending && !pairing_used)
+	if (st->pair == VP_PAIR_WANT && !pairing_used)
 		pairing_used = 1;
-	st->cur_fresh = 0;
+	if (st->cur_state == VP_CUR_FRESH)
+		st->cur_state = VP_CUR_KNOWN;
 }
 
 static __always_inline void vp_run_exit(struct vp_thread *st, __u64 now)
 {
-	if (!st->in_run)
+	if (!vp_in_run(st))
 		return;
 	vp_count(VP_C_IOCTL_EXIT, 1);
-	st->in_run = 0;
+	st->phase = st->phase == VP_PH_RETURNING ? VP_PH_QEMU_EXIT : VP_PH_OUTSIDE;
 	st->ret_ts = now;
 }
 
@@ -498,13 +511,15 @@ static __always_inline int vp_handle_run_enter(__u64 tk, __u64 now, __s32 fd, __
 	struct vp_thread *st;
 	struct vp_uexit_val *v;
 	struct vp_acc_val *a;
+	bool uexit;
 	__u64 u;
 
 	vp_count(VP_C_IOCTL_ENTER, 1);
 	st = vp_thread_of(tk);
 	if (!st)
 		return 0;
-	st->in_run = 1;
+	/* kvm_userspace_exit seen since the last KVM_RUN entry: this ends its user time */
+	uexit = st->phase == VP_PH_RETURNING || st->phase == VP_PH_QEMU_EXIT;
 	if (fd >= 0 && st->run_fd != fd) {
 		st->run_fd = fd;
 		vp_note_thread(st);
@@ -516,26 +531,28 @@ static __always_inline int vp_handle_run_enter(__u64 tk, __u64 now, __s32 fd, __
 	if (!st->ret_ts || now < st->ret_ts)
 		goto out;
 	u = now - st->ret_ts;
-	if (st->uexit_valid && (v = vp_uexit_val(st))) {
+	if (uexit && (v = vp_uexit_val(st))) {
 		v->timed++;
 		v->user_ns += u;
 		v->hist[vp_hist_slot(u)]++;
 	}
-	if (st->cause_valid) {
+	if (st->qemu_for == VP_QF_CUR) {
 		a = vp_acc_val(st);
 		if (a)
 			a->user_ns += u;
-	} else if (st->await_pio_in) {
+	} else if (st->qemu_for == VP_QF_PIO_IN) {
 		st->pending_user_ns = u;
 	}
-	if (st->in_exit)
+	if (st->exit_open)
 		st->exit_user_ns += u;
 out:
 	st->ret_ts = 0;
-	st->uexit_valid = 0;
-	st->cause_valid = 0;
-	if (!st->await_pio_in)
-		st->pair_pending = 0;
+	st->phase = st->exit_open ? VP_PH_KERNEL_EXIT : VP_PH_GUEST;
+	/* a PIO IN still waits for its completion (kvm_pio), and so does its pairing */
+	if (st->qemu_for == VP_QF_CUR)
+		st->qemu_for = VP_QF_NONE;
+	if (st->qemu_for != VP_QF_PIO_IN && st->pair == VP_PAIR_WANT)
+		st->pair = VP_PAIR_NONE;
 	return 0;
 }
 
@@ -696,7 +713,7 @@ static __always_inline struct vp_thread *vp_mr_pairing(struct vp_uargs *ua, __u3
 	if (!pairing_used)
 		return NULL;
 	st = vp_thread_get(vp_utk(ua), false);
-	if (!st || !st->pair_pending || st->pair_dir != dir)
+	if (!st || st->pair != VP_PAIR_WANT || st->pair_dir != dir)
 		return NULL;
 	return st;
 }
@@ -706,11 +723,10 @@ static __always_inline void vp_mr_pair(struct vp_thread *st, __u32 dir, __u64 mr
 				       __u64 value, __u32 size)
 {
 	vp_count(VP_C_USDT_IN_EXIT, 1);
-	if (st->await_pio_in) {
+	if (st->qemu_for == VP_QF_PIO_IN) {
 		st->pair_mr = mr;
 		st->pair_off = addr;
-		st->pair_have_mr = 1;
-		st->pair_pending = 0;
+		st->pair = VP_PAIR_HAVE_MR;
 		return;
 	}
 	/*
@@ -720,7 +736,7 @@ static __always_inline void vp_mr_pair(struct vp_thread *st, __u32 dir, __u64 mr
 	if (st->pair_size != size || (dir == VP_WRITE && st->pair_val != value))
 		return;
 	vp_learn_gpa(st->cur.space, st->cur.addr, mr, addr);
-	st->pair_pending = 0;
+	st->pair = VP_PAIR_NONE;
 }
 
 /*

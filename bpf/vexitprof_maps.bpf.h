@@ -46,28 +46,45 @@ __u32 uexit_next = 0;
 __u32 acc_next = 0;
 
 /*
- * A vCPU thread's progress is the flags of struct vp_thread; this is every
- * change the handlers make to them (1/0: set/cleared, "-": left alone).
- * A thread slot starts all 0 (vp_thread_init).
+ * A vCPU thread's progress (struct vp_thread, enums in vexitprof.h): its
+ * phase in the KVM_RUN cycle, and beside it the few things that are not a
+ * phase: exit_open (kvm_exit .. kvm_entry, which spans the exit's QEMU part
+ * and may never fire), the current access (cur_state), what the exit to
+ * QEMU is for (qemu_for), the MemoryRegion pairing (pair) and skip_read.
+ * Like perf's kvm begin/end event ops, each event either begins or ends
+ * something; this is every change the handlers make ("-": left alone).  A
+ * thread slot starts all 0: OUTSIDE, nothing open (vp_thread_init).
  *
- *   event (handler)                 run exit cur fresh uexit cause pio_in pair have skip
- *   KVM_RUN entered (run_enter)      1   -    -    -     0     0     -     0    -    -
- *   kvm_exit                         -   1    0    0     -     -     -     -    -    -
- *   kvm_mmio write/READ_UNSATISFIED  -   -    1    1     -     -     -     -    -    1 (unsat.)
- *   kvm_mmio READ (kernel-completed) -   -    1    0     -     -     -     -    -    -
- *   kvm_mmio READ after QEMU         -   -    -    -     -     -     -     -    -    0 (ignored)
- *   kvm_pio OUT                      -   -    1    1     -     -     -     -    -    -
- *   kvm_pio IN (has its data)        -   -    1    0     -     -     0*    0*   0*   -
- *   kvm_userspace_exit (uexit)       -   -    -    0     1    0/1   0/1   0/1   0    -
- *   memory_region_ops, IN waiting    -   -    -    -     -     -     -     0    1    -
- *   memory_region_ops, pair matches  -   -    -    -     -     -     -     0    -    -
- *   KVM_RUN returned (run_exit)      0   -    -    -     -     -     -     -    -    -
- *   kvm_entry                        -   0    0    0     -     -     -     -    -    -
+ *   event (handler)           phase                    exit cur    qemu_for  pair      skip
+ *   KVM_RUN entered           exit ? KERNEL_EXIT:GUEST  -    -     CUR->NONE WANT->NONE -
+ *     (run_enter)                                                            unless PIO_IN
+ *   kvm_exit                  GUEST->KERNEL_EXIT        1    NONE  -         -         -
+ *   kvm_mmio write/READ_UNSAT -                         -    FRESH -         -         1 (unsat.)
+ *   kvm_mmio READ (in kernel) -                         -    KNOWN -         -         -
+ *   kvm_mmio READ after QEMU  -                         -    -     -         -         0 (ignored)
+ *   kvm_pio OUT               -                         -    FRESH -         -         -
+ *   kvm_pio IN (has its data) -                         -    KNOWN PIO_IN->  ->NONE*   -
+ *                                                                  NONE*
+ *   kvm_userspace_exit        in KVM_RUN ? RETURNING    -    FRESH CUR if cur WANT if    -
+ *     (uexit)                   : QEMU_EXIT                  ->    was FRESH qemu_for
+ *                                                            KNOWN else      else
+ *                                                                  PIO_IN if NONE
+ *                                                                  IO else
+ *                                                                  NONE
+ *   memory_region_ops, PIO_IN -                         -    -     -         WANT->
+ *                                                                            HAVE_MR
+ *   memory_region_ops matches -                         -    -     -         WANT->NONE -
+ *   KVM_RUN returned          RETURNING->QEMU_EXIT,     -    -     -         -         -
+ *     (run_exit)              GUEST/KERNEL_EXIT->OUTSIDE
+ *   kvm_entry (also stray)    KERNEL_EXIT->GUEST        0    NONE  -         -         -
+ *                                                            (paired only)
  *
- * run = in_run, exit = in_exit, cur = cur_valid, fresh = cur_fresh, uexit =
- * uexit_valid, cause = cause_valid (the exit to QEMU is for cur), pio_in =
- * await_pio_in, pair = pair_pending, have = pair_have_mr, skip = skip_read;
- * *: only when an IN exit to QEMU was waiting for it (pio_in set).
+ * exit = exit_open, cur = cur_state; *: only when an IN exit to QEMU was
+ * waiting for it (qemu_for PIO_IN).  In KVM_RUN = GUEST, KERNEL_EXIT or
+ * RETURNING; kvm_userspace_exit seen since KVM_RUN was entered = RETURNING
+ * or QEMU_EXIT.  kvm_exit outside KVM_RUN (attached mid-run) only opens the
+ * window.  HAVE_MR implies qemu_for PIO_IN; FRESH is the only cur_state an
+ * exit to QEMU is matched with.
  */
 /*
  * Thread state: slot tid % VP_THREAD_SLOTS of an array (an inline lookup,

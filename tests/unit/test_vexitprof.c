@@ -458,7 +458,7 @@ static void test_thread_slots(void)
 	EQ(get_uexit(VP_TID_FLAG | t1, VP_KVM_EXIT_MMIO).timed, 0, "recycled tid: not timed");
 	CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.threads), &idx, &st), "slot");
 	EQ(st.start32, 1, "recycled tid: slot taken over");
-	EQ(st.in_run, 1, "recycled tid: fresh state");
+	EQ(st.phase, VP_PH_GUEST, "recycled tid: fresh state");
 }
 
 static void test_usdt_and_e1000(void)
@@ -833,6 +833,108 @@ static void test_table_fold(void)
 	free(out);
 }
 
+static struct vp_thread thread_state(__u32 tid)
+{
+	struct vp_thread st = {};
+	__u32 idx = tid & 4095;
+
+	CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.threads), &idx, &st), "slot %u", idx);
+	EQ(st.tid, tid, "thread slot");
+	return st;
+}
+
+#define PHASE(tid, ph, ex, what)                                                                   \
+	do {                                                                                       \
+		struct vp_thread s_ = thread_state(tid);                                           \
+		EQ(s_.phase, ph, what ": phase");                                                  \
+		EQ(s_.exit_open, ex, what ": exit_open");                                          \
+	} while (0)
+
+/*
+ * Every phase transition of the table in vexitprof_maps.bpf.h, for the three
+ * ways KVM_RUN's boundaries are seen: ioctl tracepoints (kvm_userspace_exit
+ * before the ioctl returns), fentry/fexit, and PVM (no kvm_exit/kvm_entry).
+ */
+static void test_phases(void)
+{
+	__u64 gpa = 0xfebc3818;
+
+	/* ioctl tracepoints, an MMIO write QEMU handles, then one the kernel completes */
+	MMIO(120, 0, VP_MMIO_WRITE, 4, gpa, 1);
+	PHASE(120, VP_PH_OUTSIDE, 0, "first event");
+	EXIT(120, 10, 0, VP_ISA_VMX, 48);
+	PHASE(120, VP_PH_OUTSIDE, 1, "kvm_exit outside KVM_RUN: window only");
+	ENTRY(120, 20, 0);
+	PHASE(120, VP_PH_OUTSIDE, 0, "kvm_entry closes it");
+	RUN_ENTER(120, 100, 3);
+	PHASE(120, VP_PH_GUEST, 0, "KVM_RUN entered");
+	EXIT(120, 200, 0, VP_ISA_VMX, 48);
+	PHASE(120, VP_PH_KERNEL_EXIT, 1, "kvm_exit");
+	MMIO(120, 210, VP_MMIO_WRITE, 4, gpa, 7);
+	EQ(thread_state(120).cur_state, VP_CUR_FRESH, "write is fresh");
+	UEXIT(120, 220, VP_KVM_EXIT_MMIO, 0);
+	PHASE(120, VP_PH_RETURNING, 1, "kvm_userspace_exit inside KVM_RUN");
+	EQ(thread_state(120).qemu_for, VP_QF_CUR, "exit to QEMU for cur");
+	EQ(thread_state(120).cur_state, VP_CUR_KNOWN, "cur no longer fresh");
+	RUN_EXIT(120, 230);
+	PHASE(120, VP_PH_QEMU_EXIT, 1, "KVM_RUN returned");
+	RUN_ENTER(120, 1230, 3);
+	PHASE(120, VP_PH_KERNEL_EXIT, 1, "re-entered with the exit open");
+	EQ(thread_state(120).qemu_for, VP_QF_NONE, "exit to QEMU done");
+	ENTRY(120, 1300, 0);
+	PHASE(120, VP_PH_GUEST, 0, "kvm_entry");
+	EQ(thread_state(120).cur_state, VP_CUR_NONE, "no current access");
+	EQ(get_acc(0, VP_MMIO, VP_WRITE, gpa).user_ns, 1000, "phases: user time");
+	EXIT(120, 2000, 0, VP_ISA_VMX, 48);
+	MMIO(120, 2010, VP_MMIO_READ, 4, gpa, 7);
+	EQ(thread_state(120).cur_state, VP_CUR_KNOWN, "kernel-completed read");
+	ENTRY(120, 2100, 0);
+	PHASE(120, VP_PH_GUEST, 0, "exit completed in the kernel");
+	/* KVM_RUN returns without kvm_userspace_exit (signal, ...) with an exit open */
+	EXIT(120, 3000, 0, VP_ISA_VMX, 1);
+	RUN_EXIT(120, 3100);
+	PHASE(120, VP_PH_OUTSIDE, 1, "returned with the exit open");
+	RUN_EXIT(120, 3200);
+	EQ(thread_state(120).ret_ts, 3100, "a second return outside KVM_RUN is ignored");
+	RUN_ENTER(120, 3300, 3);
+	PHASE(120, VP_PH_KERNEL_EXIT, 1, "back in");
+	ENTRY(120, 3400, 0);
+	ENTRY(120, 3500, 0);
+	PHASE(120, VP_PH_GUEST, 0, "stray kvm_entry");
+
+	/* fentry/fexit: the return and kvm_userspace_exit in one event */
+	FENTRY_RUN(121, 100, 2);
+	PHASE(121, VP_PH_GUEST, 0, "fentry");
+	EXIT(121, 200, 2, VP_ISA_VMX, 48);
+	FEXIT_RUN(121, 300, VP_KVM_EXIT_MMIO, 0);
+	PHASE(121, VP_PH_QEMU_EXIT, 1, "fexit: straight to QEMU_EXIT");
+	FENTRY_RUN(121, 400, 2);
+	PHASE(121, VP_PH_KERNEL_EXIT, 1, "fentry with the exit open");
+
+	/* PVM: no kvm_exit/kvm_entry, a PIO IN that waits for its completion */
+	RUN_ENTER(122, 100, 4);
+	UEXIT(122, 200, VP_KVM_EXIT_IO, 0);
+	PHASE(122, VP_PH_RETURNING, 0, "PVM: returning");
+	EQ(thread_state(122).qemu_for, VP_QF_PIO_IN, "PVM: waits for the IN");
+	EQ(thread_state(122).pair, VP_PAIR_WANT, "PVM: pairing wanted");
+	RUN_EXIT(122, 300);
+	PHASE(122, VP_PH_QEMU_EXIT, 0, "PVM: QEMU handles it");
+	MR(122, VP_READ, 0, 0xbeef8, 0x3f8, 0x41, 1);
+	EQ(thread_state(122).pair, VP_PAIR_HAVE_MR, "PVM: region seen");
+	RUN_ENTER(122, 800, 4);
+	PHASE(122, VP_PH_GUEST, 0, "PVM: back in the guest");
+	EQ(thread_state(122).qemu_for, VP_QF_PIO_IN, "PVM: the IN still waits");
+	EQ(thread_state(122).pair, VP_PAIR_HAVE_MR, "PVM: pairing kept for it");
+	PIO(122, 900, 0, 0x3f8, 1, 0x41);
+	EQ(thread_state(122).qemu_for, VP_QF_NONE, "PVM: IN completed");
+	EQ(thread_state(122).pair, VP_PAIR_NONE, "PVM: paired");
+	EQ(get_acc(VP_TID_FLAG | 122, VP_PIO, VP_READ, 0x3f8).user_ns, 500, "PVM: IN user time");
+	/* an exit to QEMU for an access that was not fresh: for nothing */
+	UEXIT(122, 1000, VP_KVM_EXIT_MMIO, 0);
+	EQ(thread_state(122).qemu_for, VP_QF_NONE, "stale cur: not the cause");
+	EQ(thread_state(122).pair, VP_PAIR_NONE, "stale cur: no pairing");
+}
+
 int main(void)
 {
 	skel = test_vexitprof_bpf__open_and_load();
@@ -856,6 +958,7 @@ int main(void)
 	/* per-vCPU keys: exactly the 8 (vcpu, isa, reason) triples fed above, nothing else */
 	EQ(map_len(skel->maps.exit_idx, sizeof(struct vp_exit_key)), 8, "exits entries");
 	EQ(counter(VP_C_DROPPED), 0, "nothing dropped");
+	test_phases();
 	test_maps_full();
 	test_vexitprof_bpf__destroy(skel);
 	test_table_fold();
