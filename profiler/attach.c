@@ -375,7 +375,7 @@ void attacher_learn_vcpus(struct vp_attacher *a)
 	while (!bpf_map_get_next_key(fd, prev, &key)) {
 		if (!bpf_map_lookup_elem(fd, &key, &ti)) {
 			if (ti.vcpu >= 0)
-				target_note_vcpu(key, ti.vcpu);
+				target_note_vcpu(a->o.pid, key, ti.vcpu);
 			else if (ti.run_fd > 0)
 				target_note_run_fd(a->o.pid, key, ti.run_fd);
 		}
@@ -401,5 +401,7 @@ void attacher_free(struct vp_attacher *a)
 	if (!a)
 		return;
 	unload(a);
+	/* what was learned about its threads goes with the target */
+	target_forget(a->o.pid);
 	free(a);
 }

@@ -154,40 +154,91 @@ static int comm_vcpu(const char *comm)
 }
 
 /*
- * tid -> vCPU learned from KVM_RUN (its fd, or BPF); survives QEMU's exit for
- * the final report.  Grows as needed: a full table would leave the rows of
- * threads that are gone by then without their vCPU.
+ * tid -> vCPU learned from KVM_RUN (its fd, or BPF), one table per QEMU
+ * process, so one vexitprof can hold many targets (--serve) and a thread id
+ * reused by another process is never taken for a vCPU of the wrong one.  A
+ * table survives its QEMU's exit for the final report (target_forget drops
+ * it).  Tables grow as needed: a full one would leave the rows of threads that
+ * are gone by then without their vCPU.
  */
 struct tid_vcpu {
 	int tid, vcpu;
 };
-static struct tid_vcpu *tid_vcpu;
-static int n_tid_vcpu, cap_tid_vcpu;
 
-/* Remember tid -> vcpu; false (one line printed, once) if out of memory. */
-static bool add_tid_vcpu(int tid, int vcpu)
+struct pid_vcpus {
+	int pid;
+	struct tid_vcpu *t;
+	int n, cap;
+};
+
+static struct pid_vcpus *targets;
+static int n_targets;
+
+/* pid's table; NULL if it has none and add is false, or out of memory */
+static struct pid_vcpus *pid_table(int pid, bool add)
+{
+	struct pid_vcpus *t;
+
+	for (int i = 0; i < n_targets; i++)
+		if (targets[i].pid == pid)
+			return &targets[i];
+	if (!add)
+		return NULL;
+	t = realloc(targets, (n_targets + 1) * sizeof(*t));
+	if (!t)
+		return NULL;
+	targets = t;
+	t = &targets[n_targets++];
+	memset(t, 0, sizeof(*t));
+	t->pid = pid;
+	return t;
+}
+
+static int table_vcpu(const struct pid_vcpus *t, int tid)
+{
+	for (int i = 0; t && i < t->n; i++)
+		if (t->t[i].tid == tid)
+			return t->t[i].vcpu;
+	return -1;
+}
+
+/* Remember tid -> vcpu in pid's table; false (one line printed, once) if out of memory. */
+static bool add_tid_vcpu(int pid, int tid, int vcpu)
 {
 	static bool warned;
+	struct pid_vcpus *t = pid_table(pid, true);
 
-	if (n_tid_vcpu == cap_tid_vcpu) {
-		int cap = cap_tid_vcpu ? 2 * cap_tid_vcpu : 64;
-		struct tid_vcpu *t = realloc(tid_vcpu, cap * sizeof(*t));
+	if (t && t->n == t->cap) {
+		int cap = t->cap ? 2 * t->cap : 64;
+		struct tid_vcpu *nt = realloc(t->t, cap * sizeof(*nt));
 
-		if (!t) {
-			if (!warned)
-				fprintf(stderr,
-					"vexitprof: out of memory for the thread -> vCPU table: "
-					"rows of threads that exit may show no vCPU\n");
-			warned = true;
-			return false;
+		if (nt) {
+			t->t = nt;
+			t->cap = cap;
 		}
-		tid_vcpu = t;
-		cap_tid_vcpu = cap;
 	}
-	tid_vcpu[n_tid_vcpu].tid = tid;
-	tid_vcpu[n_tid_vcpu].vcpu = vcpu;
-	n_tid_vcpu++;
+	if (!t || t->n == t->cap) {
+		if (!warned)
+			fprintf(stderr, "vexitprof: out of memory for the thread -> vCPU table: "
+					"rows of threads that exit may show no vCPU\n");
+		warned = true;
+		return false;
+	}
+	t->t[t->n].tid = tid;
+	t->t[t->n].vcpu = vcpu;
+	t->n++;
 	return true;
+}
+
+void target_forget(int pid)
+{
+	for (int i = 0; i < n_targets; i++) {
+		if (targets[i].pid != pid)
+			continue;
+		free(targets[i].t);
+		targets[i] = targets[--n_targets];
+		return;
+	}
 }
 
 static int fd_vcpu(int pid, int fd)
@@ -206,25 +257,21 @@ static int fd_vcpu(int pid, int fd)
 	return -1;
 }
 
-void target_note_vcpu(int tid, int vcpu)
+void target_note_vcpu(int pid, int tid, int vcpu)
 {
-	for (int i = 0; i < n_tid_vcpu; i++)
-		if (tid_vcpu[i].tid == tid)
-			return;
-	if (vcpu >= 0)
-		add_tid_vcpu(tid, vcpu);
+	if (vcpu >= 0 && table_vcpu(pid_table(pid, false), tid) < 0)
+		add_tid_vcpu(pid, tid, vcpu);
 }
 
 void target_note_run_fd(int pid, int tid, int fd)
 {
 	int v;
 
-	for (int i = 0; i < n_tid_vcpu; i++)
-		if (tid_vcpu[i].tid == tid)
-			return;
+	if (table_vcpu(pid_table(pid, false), tid) >= 0)
+		return;
 	v = fd_vcpu(pid, fd);
 	if (v >= 0)
-		add_tid_vcpu(tid, v);
+		add_tid_vcpu(pid, tid, v);
 }
 
 /* Calls f(pid, n) for each numeric entry n of /proc/PID/sub; returns how many gave >= 0. */
@@ -261,11 +308,10 @@ int target_tid_vcpu(int pid, int tid)
 {
 	char p[96], comm[64] = "";
 	FILE *f;
+	int v = table_vcpu(pid_table(pid, false), tid);
 
-	for (int i = 0; i < n_tid_vcpu; i++)
-		if (tid_vcpu[i].tid == tid)
-			return tid_vcpu[i].vcpu;
-
+	if (v >= 0)
+		return v;
 	snprintf(p, sizeof(p), "/proc/%d/task/%d/comm", pid, tid);
 	f = fopen(p, "r");
 	if (!f)

@@ -28,10 +28,15 @@ bool target_is_qemu(int pid, const char *exe);
 int target_has_usdt(const char *path, const char *provider, int *nop_len);
 /* vCPU index of a QEMU thread from its name ("CPU 1/KVM"), -1 if not a vCPU thread */
 int target_tid_vcpu(int pid, int tid);
-/* Remember that tid is vCPU vcpu (BPF read it from KVM's struct kvm_vcpu). */
-void target_note_vcpu(int tid, int vcpu);
+/*
+ * What target_tid_vcpu() remembers is kept per QEMU pid (many targets may be
+ * profiled at once); target_forget() drops pid's part when it is detached.
+ */
+/* Remember that tid of pid is vCPU vcpu (BPF read it from KVM's struct kvm_vcpu). */
+void target_note_vcpu(int pid, int tid, int vcpu);
 /* Remember that tid runs KVM_RUN on fd: /proc/PID/fd/fd is "anon_inode:kvm-vcpu:N". */
 void target_note_run_fd(int pid, int tid, int fd);
+void target_forget(int pid);
 /* Number of vCPU fds QEMU holds (KVM); 0 under TCG. */
 int target_count_vcpu_fds(int pid);
 /* Calls cb(tid, vcpu) for every current vCPU thread; returns their number. */
