@@ -10,6 +10,13 @@
  * exit, which wakes it.  It takes the BQL only around real work and does
  * nothing while the VM is stopped or suspended.
  *
+ * x-sidecore=auto hands TX to the thread only while the host has a CPU for
+ * it, judged from how long the threads it competes with wait on a run
+ * queue (the rule is above ADAPT_HIGH); otherwise TX runs inline, in the
+ * thread that asks for it, exactly as with the stage off, and the thread
+ * only samples, and parks while nobody transmits.  x-sidecore=on always
+ * uses the thread.
+ *
  * The thread never blocks on the BQL (sidecore_lock): unrealize holds the
  * BQL while it joins the thread, because dropping it there would let
  * timers, the net layer and this thread's own park() run against a device
@@ -30,8 +37,40 @@
 #include "qemu/processor.h"
 #include "qemu/rcu.h"
 #include "qemu/timer.h"
+#include "hw/core/cpu.h"
 #include "system/cpus.h"
+#include "hw/net/trace.h"
 #include "e1000_sidecore.h"
+
+/*
+ * x-sidecore=auto.  Every ADAPT_SAMPLE_NS (ADAPT_INLINE_NS while TX is
+ * inline: there the samples cost CPU the others need) the thread reads
+ * the run-queue wait (the second field of /proc/self/task/TID/schedstat:
+ * time spent runnable but not running) of itself, the main loop thread
+ * and the vCPU threads, and keeps a moving average (weight 1/4 per
+ * sample) of their sum per second of wall time, in 1/1000 of a CPU:
+ *  - on the sidecore, an average above ADAPT_HIGH means the thread does
+ *    not have a CPU to itself: it and the threads it was meant to relieve
+ *    take turns on the same CPUs, which costs more than TX emulation saves.
+ *    TX goes inline.
+ *  - inline, the thread samples only while TX is asked for, and hands TX
+ *    back to itself (a probe) only once the average is below ADAPT_LOW
+ *    (the vCPU and main loop threads run without waiting) and the backoff
+ *    has passed.  A probe that falls back within ADAPT_GOOD_NS doubles the
+ *    backoff (ADAPT_BACKOFF_MIN to ADAPT_BACKOFF_MAX), so on a host that
+ *    stays busy the probes cost at most a few samples every few seconds.
+ * The two thresholds are the hysteresis: a host between them keeps the
+ * mode it has.
+ */
+#define ADAPT_SAMPLE_NS     (INT64_C(5) * SCALE_MS)
+#define ADAPT_INLINE_NS     (INT64_C(10) * SCALE_MS)
+#define ADAPT_HIGH          250
+#define ADAPT_LOW           50
+#define ADAPT_BACKOFF_MIN   (INT64_C(100) * SCALE_MS)
+#define ADAPT_BACKOFF_MAX   (INT64_C(3200) * SCALE_MS)
+#define ADAPT_GOOD_NS       (INT64_C(1000) * SCALE_MS)
+/* Inline, park after this many samples in a row without TX. */
+#define ADAPT_IDLE_SAMPLES  4
 
 bool e1000_sidecore_check(E1000Sidecore *sc, Error **errp)
 {
@@ -46,6 +85,120 @@ bool e1000_sidecore_check(E1000Sidecore *sc, Error **errp)
                    "number below %ld", ncpu);
         return false;
     }
+    return true;
+}
+
+static bool is_auto(E1000Sidecore *sc)
+{
+    return sc->mode == ON_OFF_AUTO_AUTO;
+}
+
+/* Run-queue wait of the thread whose schedstat is open on @fd, or -1. */
+static int64_t read_wait(int fd)
+{
+    char buf[96];
+    unsigned long long run, wait;
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+    if (n <= 0) {
+        return -1;
+    }
+    buf[n] = '\0';
+    if (sscanf(buf, "%llu %llu", &run, &wait) != 2) {
+        return -1;
+    }
+    return wait;
+}
+
+static void watch_close(E1000SidecoreAdapt *a)
+{
+    while (a->nfd > 0) {
+        close(a->fd[--a->nfd]);
+    }
+}
+
+static void watch_add(E1000SidecoreAdapt *a, int tid)
+{
+    g_autofree char *path = NULL;
+    int fd;
+
+    if (a->nfd == E1000_SIDECORE_MAX_WATCHED || tid <= 0) {
+        return;
+    }
+    path = g_strdup_printf("/proc/self/task/%d/schedstat", tid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        a->fd[a->nfd++] = fd;
+    }
+}
+
+/*
+ * Open the schedstat files of this thread, the main loop thread and the
+ * vCPU threads (the first ones, up to the array's size).  Done again at
+ * every new baseline, so vCPUs plugged or unplugged meanwhile count.
+ * Returns false if this thread's own file cannot be read: no schedstat
+ * (a kernel without CONFIG_SCHED_INFO), so no way to judge.
+ */
+static bool watch_open(E1000Sidecore *sc)
+{
+    E1000SidecoreAdapt *a = &sc->adapt;
+    CPUState *cpu;
+
+    watch_close(a);
+    watch_add(a, qemu_get_thread_id());
+    if (a->nfd == 0 || read_wait(a->fd[0]) < 0) {
+        watch_close(a);
+        return false;
+    }
+    watch_add(a, getpid());
+    WITH_RCU_READ_LOCK_GUARD() {
+        CPU_FOREACH(cpu) {
+            watch_add(a, qatomic_read(&cpu->thread_id));
+        }
+    }
+    return true;
+}
+
+/*
+ * Take a sample if @period_ns have passed since the last one and
+ * fold it into the average.  Returns false if there was none (too early,
+ * or a new baseline).
+ */
+static bool adapt_sample(E1000Sidecore *sc, int64_t period_ns)
+{
+    E1000SidecoreAdapt *a = &sc->adapt;
+    int64_t now = get_clock(), sum = 0, w, per_mille;
+    int i;
+
+    if (a->broken ||
+        (a->sample_ns && now - a->sample_ns < period_ns)) {
+        return false;
+    }
+    if (!a->sample_ns && !watch_open(sc)) {
+        a->broken = true;
+        warn_report_once("e1000: x-sidecore=auto cannot read the threads' "
+                         "run-queue wait (/proc/self/task/*/schedstat); "
+                         "TX stays inline");
+        return false;
+    }
+    for (i = 0; i < a->nfd; i++) {
+        w = read_wait(a->fd[i]);
+        if (w < 0) {
+            /* A vCPU thread is gone: count the ones there are now. */
+            a->sample_ns = 0;
+            return false;
+        }
+        sum += w;
+    }
+    if (!a->sample_ns) {
+        a->wait_ns = sum;
+        a->sample_ns = now;
+        return false;
+    }
+    per_mille = (sum - a->wait_ns) * 1000 / (now - a->sample_ns);
+    a->ewma = (3 * a->ewma + MIN(MAX(per_mille, 0), 4000)) / 4;
+    a->wait_ns = sum;
+    a->sample_ns = now;
     return true;
 }
 
@@ -94,6 +247,92 @@ static void run_tx(E1000Sidecore *sc)
     sc->ops->kick_tx(sc->dev);
 }
 
+/*
+ * Switch TX between the thread and inline.  With the BQL held, so no TX
+ * runs meanwhile (start_xmit() and e1000_sidecore_claim_tx() run with
+ * it) and none is left behind:
+ *  - to inline: the thread first does all the TX there is (a kick it was
+ *    handed, tails moved in the shadow page); with shadowing it then
+ *    traps the tails again, as when it parks, so the next tail write is
+ *    trapped and runs TX inline (and shadowing resumes with its own poll
+ *    timer, as without the sidecore).  A tail stored between that last
+ *    poll and the unmap is folded back and kicked by the shadow itself.
+ *  - to the thread: the shadow's tails are watched by the thread again,
+ *    and the thread polls once in case a tail moved meanwhile.
+ */
+static bool set_inline(E1000Sidecore *sc, bool inline_tx)
+{
+    E1000SidecoreAdapt *a = &sc->adapt;
+    int64_t now = get_clock();
+
+    if (!sidecore_lock(sc)) {
+        return false;
+    }
+    qatomic_set(&sc->inline_tx, inline_tx);
+    if (sc->shadow) {
+        sc->shadow->external_poller = !inline_tx;
+    }
+    if (inline_tx) {
+        if (runstate_is_running()) {
+            run_tx(sc);
+        }
+        if (sc->shadow) {
+            e1000_shadow_deactivate_all(sc->shadow);
+        }
+        /* A probe that did not hold makes the next one wait longer. */
+        a->backoff_ns = now - a->mode_since_ns < ADAPT_GOOD_NS ?
+                        MIN(a->backoff_ns * 2, ADAPT_BACKOFF_MAX) :
+                        ADAPT_BACKOFF_MIN;
+    } else {
+        qatomic_set(&sc->kicked, true);
+    }
+    bql_unlock();
+    a->mode_since_ns = now;
+    sc->switches++;
+    trace_e1000_sidecore_mode(!inline_tx, a->ewma, sc->switches,
+                              a->backoff_ns / SCALE_MS);
+    return true;
+}
+
+/*
+ * x-sidecore=auto, TX inline: sample while the guest transmits, hand TX
+ * to the thread when the rule says so, and park while there is nothing
+ * to watch.
+ */
+static void watch_inline(E1000Sidecore *sc)
+{
+    E1000SidecoreAdapt *a = &sc->adapt;
+    unsigned idle = 0;
+    bool busy;
+
+    while (!qatomic_read(&sc->stop) && qatomic_read(&sc->inline_tx)) {
+        if (!qatomic_read(&sc->vm_running) || idle >= ADAPT_IDLE_SAMPLES) {
+            qatomic_set(&sc->inline_idle, true);
+            qemu_event_reset(&sc->wake);
+            /* Pairs with the barrier in e1000_sidecore_claim_tx(). */
+            smp_mb();
+            if (!qatomic_read(&sc->stop) &&
+                (!qatomic_read(&sc->vm_running) ||
+                 !qatomic_read(&sc->inline_busy))) {
+                qemu_event_wait(&sc->wake);
+            }
+            qatomic_set(&sc->inline_idle, false);
+            a->sample_ns = 0;   /* the time parked is no sample */
+            idle = 0;
+            continue;
+        }
+        g_usleep(ADAPT_INLINE_NS / SCALE_US);
+        busy = qatomic_xchg(&sc->inline_busy, false);
+        idle = busy ? 0 : idle + 1;
+        /* A probe is worth it only while the guest transmits. */
+        if (adapt_sample(sc, ADAPT_INLINE_NS / 2) && busy &&
+            a->ewma < ADAPT_LOW &&
+            get_clock() - a->mode_since_ns >= a->backoff_ns) {
+            set_inline(sc, false);
+        }
+    }
+}
+
 static void park(E1000Sidecore *sc)
 {
     if (sc->shadow) {
@@ -110,6 +349,17 @@ static void park(E1000Sidecore *sc)
         (!qatomic_read(&sc->vm_running) || !has_work(sc))) {
         qemu_event_wait(&sc->wake);
     }
+    /* The time parked is no sample. */
+    sc->adapt.sample_ns = 0;
+}
+
+/* x-sidecore=auto on the thread: does the rule send TX inline? */
+static void check_contention(E1000Sidecore *sc)
+{
+    if (is_auto(sc) && adapt_sample(sc, ADAPT_SAMPLE_NS) &&
+        sc->adapt.ewma > ADAPT_HIGH) {
+        set_inline(sc, true);
+    }
 }
 
 static void *sidecore_thread(void *opaque)
@@ -119,7 +369,10 @@ static void *sidecore_thread(void *opaque)
 
     rcu_register_thread();
     while (!qatomic_read(&sc->stop)) {
-        if (qatomic_read(&sc->vm_running) && has_work(sc)) {
+        if (qatomic_read(&sc->inline_tx)) {
+            watch_inline(sc);
+            idle_since = get_clock();
+        } else if (qatomic_read(&sc->vm_running) && has_work(sc)) {
             bool ran = false;
 
             if (!sidecore_lock(sc)) {
@@ -139,6 +392,7 @@ static void *sidecore_thread(void *opaque)
                 g_usleep(1000);
             }
             idle_since = get_clock();
+            check_contention(sc);
         } else if (qatomic_read(&sc->vm_running) &&
                    get_clock() - idle_since < (int64_t)sc->spin_us * 1000) {
             /*
@@ -150,11 +404,13 @@ static void *sidecore_thread(void *opaque)
             } else {
                 sched_yield();
             }
+            check_contention(sc);
         } else {
             park(sc);
             idle_since = get_clock();
         }
     }
+    watch_close(&sc->adapt);
     rcu_unregister_thread();
     return NULL;
 }
@@ -210,8 +466,16 @@ void e1000_sidecore_realize(E1000Sidecore *sc, E1000Shadow *shadow,
     sc->stop = false;
     sc->kicked = false;
     sc->vm_running = runstate_is_running();
+    /* auto starts inline, as with the stage off, until the rule says so. */
+    sc->inline_tx = is_auto(sc);
+    sc->inline_busy = false;
+    sc->inline_idle = false;
+    sc->switches = 0;
+    memset(&sc->adapt, 0, sizeof(sc->adapt));
+    sc->adapt.backoff_ns = ADAPT_BACKOFF_MIN;
+    sc->adapt.mode_since_ns = get_clock();
     if (shadow) {
-        shadow->external_poller = true;
+        shadow->external_poller = !sc->inline_tx;
         shadow->wake_poller = sidecore_wake;
         shadow->poller_opaque = sc;
     }
@@ -259,6 +523,17 @@ void e1000_sidecore_unrealize(E1000Sidecore *sc)
 bool e1000_sidecore_claim_tx(E1000Sidecore *sc)
 {
     if (!sc->started || qemu_thread_is_self(&sc->thread)) {
+        return false;
+    }
+    if (qatomic_read(&sc->inline_tx)) {
+        /* Tell the thread there is TX to watch; wake it if it parked. */
+        if (!qatomic_read(&sc->inline_busy)) {
+            qatomic_set(&sc->inline_busy, true);
+            smp_mb();
+            if (qatomic_read(&sc->inline_idle)) {
+                qemu_event_set(&sc->wake);
+            }
+        }
         return false;
     }
     qatomic_set(&sc->kicked, true);
