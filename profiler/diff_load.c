@@ -51,7 +51,8 @@ static int need(const struct diff_profile *p, struct json_object *o, const char 
 		return 0;
 	return FAIL(VP_DIFF_EXIT_NOTJSON, p,
 		    "not a vexitprof profile: %s%s\"%s\" is missing or not %s %s", where,
-		    *where ? " " : "", key, t == json_type_object ? "an" : "a", type_name(t));
+		    *where ? " " : "", key,
+		    t == json_type_object || t == json_type_array ? "an" : "a", type_name(t));
 }
 
 static double num(struct json_object *o, const char *key)
