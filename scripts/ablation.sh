@@ -3,7 +3,14 @@
 # workload, R repetitions in interleaved order (all configurations once,
 # then again ...), with vexitprof attached to each run.  Raw rows go to
 # OUT/ablation.csv, then scripts/ablation-report.py writes ablation.md, the
-# plots and keeps one flamegraph per configuration (pktgen TX).
+# plots and keeps one flamegraph per configuration (pktgen TX).  From the
+# same first pktgen TX repetition, `vexitprof diff` compares each
+# configuration with the previous one of the cumulative series (the
+# configuration whose NIC spec is this one without its last property:
+# coalesce+shadow after coalesce, coalesce after upstream) and with
+# virtio-net: OUT/diffs/STAGE.vs-REF.txt (per packet of the host side of the
+# tap) and .svg (differential flame graph: STAGE's shape, red grew, blue
+# shrank against REF).
 #
 # usage: scripts/ablation.sh [--quick] [-r R] [-o OUTDIR] [-c CONF] [-w WORKLOADS]
 #   --quick   1 repetition, short runs (CI); default OUTDIR build/ablation-quick
@@ -67,6 +74,8 @@ workload_args() {
 	esac
 }
 
+# the run of each configuration the per-stage diffs compare (pktgen-60, repetition 1)
+declare -A diff_run=()
 total=$((reps * ${#wls[@]} * ${#names[@]}))
 n=0
 failed=0
@@ -96,6 +105,7 @@ for ((rep = 1; rep <= reps; rep++)); do
 			fi
 			if [ -n "$flame" ] && [ -s "$flame" ] && [ "$rep" -eq 1 ]; then
 				cp "$flame" "$out/flamegraphs/$name.svg"
+				[ -n "$row" ] && diff_run[$name]=$d
 			fi
 			el=$(($(date +%s) - t0))
 			eta=$((el * (total - n) / n))
@@ -104,7 +114,55 @@ for ((rep = 1; rep <= reps; rep++)); do
 		done
 	done
 done
+# one_diff REF STAGE [vexitprof diff options]: OUT/diffs/STAGE.vs-REF.{txt,svg}.
+# The profiles are taken with --no-packet-probes, so the packets are the
+# frames counted on the host side of the tap, as in the CSV's per-packet
+# columns.
+one_diff() {
+	local ref=$1 stage=$2 base pa pb
+	shift 2
+	base="$out/diffs/$stage.vs-$ref"
+	pa=$(jq '.host.rx_packets + .host.tx_packets' "${diff_run[$ref]}/vm.json")
+	pb=$(jq '.host.rx_packets + .host.tx_packets' "${diff_run[$stage]}/vm.json")
+	{
+		echo "# $stage against $ref, pktgen-60 (repetition 1); packets: host side of the tap"
+		echo "# vexitprof diff --packets $pa,$pb ${*:+$* }--top 25 $ref.json $stage.json --flamegraph $stage.vs-$ref.svg"
+		(cd "$out/diffs" && "$TOP/build/bin/vexitprof" diff --packets "$pa,$pb" "$@" --top 25 \
+			"$ref.json" "$stage.json" --flamegraph "$stage.vs-$ref.svg")
+	} >"$base.txt" 2>"$base.err" || { echo "ablation: diff $stage vs $ref failed: $(cat "$base.err")" >&2; return 1; }
+	rm -f "$base.err"
+}
+stage_diffs() {
+	local i j name nic prev virtio= rc=0
+	rm -rf "$out/diffs"
+	mkdir -p "$out/diffs"
+	for i in "${!names[@]}"; do
+		[[ "${nics[$i]}" == virtio* ]] && virtio=${names[$i]}
+		[ -n "${diff_run[${names[$i]}]:-}" ] && cp "${diff_run[${names[$i]}]}/prof.json" "$out/diffs/${names[$i]}.json"
+	done
+	for i in "${!names[@]}"; do
+		name=${names[$i]}
+		nic=${nics[$i]}
+		[ -n "${diff_run[$name]:-}" ] || continue
+		prev=
+		if [[ "$nic" == *,* ]]; then
+			for j in "${!nics[@]}"; do
+				[ "${nics[$j]}" = "${nic%,*}" ] && prev=${names[$j]}
+			done
+		fi
+		if [ -n "$prev" ] && [ -n "${diff_run[$prev]:-}" ]; then
+			one_diff "$prev" "$name" || rc=1
+		fi
+		if [ -n "$virtio" ] && [ "$name" != "$virtio" ] && [ -n "${diff_run[$virtio]:-}" ]; then
+			one_diff "$virtio" "$name" --cross-device || rc=1
+		fi
+	done
+	return $rc
+}
+diffs_ok=1
+stage_diffs || diffs_ok=0
 /usr/bin/python3 "$TOP/scripts/ablation-report.py" --summary "$out" --conf "$conf" \
 	--quick "$quick" --reps "$reps" --header fresh
 echo "ablation: $((n - failed))/$n runs ok; $out/ablation.md"
-[ $failed -eq 0 ]
+[ $diffs_ok -eq 1 ] || echo "ablation: some per-stage diffs failed (see above)" >&2
+[ $failed -eq 0 ] && [ $diffs_ok -eq 1 ]
