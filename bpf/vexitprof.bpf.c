@@ -23,6 +23,14 @@
 #include <bpf/usdt.bpf.h>
 #include "vexitprof.h"
 
+/* bpf_get_stackid's errors (vmlinux.h has no errno values) */
+#ifndef EEXIST
+#define EEXIST 17
+#endif
+#ifndef ENOMEM
+#define ENOMEM 12
+#endif
+
 static __always_inline int vp_running_vcpu_id(void);
 #define VP_CURRENT_VCPU() vp_running_vcpu_id()
 #include "vexitprof_handlers.bpf.h"
@@ -381,6 +389,11 @@ static __always_inline __u64 vp_utk(struct vp_uargs *a)
 	return vp_tk(bpf_get_current_task_btf());
 }
 
+static __always_inline __u64 vp_usp(struct vp_uargs *a)
+{
+	return VP_REG(a->ctx, sp);
+}
+
 /*
  * USDT programs need no pid filter: libbpf attaches them to this QEMU only.
  * Each is the probe's argument spec plus a body from vexitprof_handlers.bpf.h,
@@ -423,5 +436,47 @@ int usdt_e1000_irq_lower(struct pt_regs *ctx)
 SEC("uprobe")
 int calib_uprobe(void *ctx)
 {
+	return 0;
+}
+
+/*
+ * --on-cpu: one perf_event (CPU clock) per CPU, every task; samples of other
+ * processes return at once.  The sample's key is the thread's attribution
+ * context (vexitprof_oncpu.bpf.h) and its two stacks; the stacks stay in
+ * cpu_stacks, the count in cpu_samples: nothing is copied per sample.  A
+ * stack whose bucket holds another stack is not stored (no
+ * BPF_F_REUSE_STACKID: that would rewrite the ids of stacks already
+ * counted): the sample is counted as dropped.
+ */
+SEC("perf_event")
+int oncpu_sample(struct bpf_perf_event_data *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct task_struct *t;
+	struct pt_regs *uregs;
+	struct vp_cpu_key k = {};
+	__u64 usp = 0;
+
+	if ((__u32)(id >> 32) != targ_tgid || !vp_open())
+		return 0;
+	t = bpf_get_current_task_btf();
+	/* the thread's user-space registers, also when the sample hit it in the kernel */
+	uregs = (struct pt_regs *)bpf_task_pt_regs(t);
+	if (uregs)
+		usp = BPF_CORE_READ(uregs, sp);
+	vp_oncpu_ctx(&k, vp_tk(t), usp);
+	k.kstack = bpf_get_stackid(ctx, &cpu_stacks, 0);
+	k.ustack = bpf_get_stackid(ctx, &cpu_stacks, BPF_F_USER_STACK);
+	/* -EFAULT: no stack of that kind (a sample in user mode has no kernel stack) */
+	if (k.kstack == -EEXIST || k.ustack == -EEXIST || k.kstack == -ENOMEM ||
+	    k.ustack == -ENOMEM) {
+		vp_count(VP_C_CPU_DROPPED, 1);
+		return 0;
+	}
+	if (k.kstack < 0)
+		k.kstack = -1;
+	if (k.ustack < 0)
+		k.ustack = -1;
+	vp_oncpu_count(&k);
 	return 0;
 }

@@ -23,6 +23,8 @@
 #define VP_TXB_SLOTS 65
 
 #define VP_KVM_RUN 0xAE80u
+/* words of a write handler's frame that tell it is still running (struct vp_thread) */
+#define VP_WR_CANARY 4
 
 enum vp_isa {
 	VP_ISA_VMX = 1,
@@ -221,6 +223,9 @@ enum vp_counter {
 	VP_C_USDT_IN_EXIT, /* memory_region_ops while a KVM exit to user space is handled */
 	/* a new guest address got the folded row of its page because acc_idx was full */
 	VP_C_ACC_FOLD_FULL,
+	VP_C_CPU_SAMPLES, /* --on-cpu: samples of the target's threads kept in cpu_samples */
+	/* --on-cpu: samples lost (stack map bucket taken by another stack, cpu_samples full) */
+	VP_C_CPU_DROPPED,
 	VP_C_NR,
 };
 
@@ -322,9 +327,52 @@ struct vp_thread {
 	__u64 pair_mr;
 	__u64 pair_off;
 	struct vp_acc_key cur;
+	/*
+	 * --on-cpu: the memory_region_ops_write whose handler may be running.
+	 * The probe fires before QEMU calls the device's write callback, from the
+	 * frame that calls it (wr_sp: the probe's stack pointer + 8, see
+	 * vp_oncpu_write), so while the callback runs the thread's user stack
+	 * pointer is below wr_sp and the words at wr_sp are unchanged (wr_canary);
+	 * once it returned, both stop holding.  wr_sp 0: none.
+	 */
+	__u64 wr_sp;
+	__u64 wr_canary[VP_WR_CANARY];
+	__u64 wr_mr;
+	__u64 wr_off; /* absolute address, as the probe reports it */
 	/* fd of KVM_RUN (ioctl tracepoints): /proc/PID/fd/N names the vCPU ("kvm-vcpu:N") */
 	__s32 run_fd;
 	__u32 pad2;
+};
+
+/*
+ * --on-cpu sampling (bpf/vexitprof_oncpu.bpf.h): one cpu_samples entry per
+ * (thread, attribution context, user stack, kernel stack), the stacks in a
+ * bounded stack map, nothing copied per sample.
+ */
+#define VP_CPU_STACK_DEPTH 64
+#define VP_CPU_MAX_STACKS  16384
+#define VP_CPU_MAX_SAMPLES 16384
+#define VP_CPU_DEFAULT_HZ  499
+
+/* What a sampled thread was handling (beside its phase). */
+enum vp_cpu_ctx {
+	VP_CTX_NONE = 0,
+	VP_CTX_ACC, /* KVM: the guest access of the exit (space, dir, addr = guest address) */
+	VP_CTX_MR,  /* USDT: a memory_region_ops_write in progress (addr = MemoryRegion, off) */
+};
+
+struct vp_cpu_key {
+	__u32 tid;
+	__u8 phase; /* enum vp_phase; VP_PH_NR: the thread has no vCPU state */
+	__u8 ctx;   /* enum vp_cpu_ctx */
+	__u8 space;
+	__u8 dir;
+	__u32 isa;    /* KERNEL_EXIT: kvm_exit's ISA */
+	__u32 reason; /* KERNEL_EXIT: kvm_exit reason; RETURNING/QEMU_EXIT: KVM_EXIT_* */
+	__s32 ustack; /* stack map ids, -1: none */
+	__s32 kstack;
+	__u64 addr;
+	__u64 off;
 };
 
 /*

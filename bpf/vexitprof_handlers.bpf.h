@@ -624,14 +624,18 @@ static __always_inline void vp_mr_name(__u64 mr, __u64 name_ptr)
 
 /*
  * The includer supplies the USDT probe's arguments: struct vp_uargs,
- * vp_uarg(a, n) (argument n, 0-based) and vp_utk(a) (the current thread as
- * tid | start time << 32).  The shipped programs read them from the probe's
- * registers (bpf/vexitprof.bpf.c), the unit test from a synthetic record
+ * vp_uarg(a, n) (argument n, 0-based), vp_utk(a) (the current thread as
+ * tid | start time << 32) and vp_usp(a) (its user stack pointer).  The shipped programs read them
+ * from the probe's registers (bpf/vexitprof.bpf.c), the unit test from a synthetic record
  * (tests/unit/test_vexitprof.bpf.c); everything below is the same code.
  */
 struct vp_uargs;
 static __always_inline __u64 vp_uarg(struct vp_uargs *a, int n);
 static __always_inline __u64 vp_utk(struct vp_uargs *a);
+/* the user stack pointer at the probe (--on-cpu) */
+static __always_inline __u64 vp_usp(struct vp_uargs *a);
+
+#include "vexitprof_oncpu.bpf.h"
 
 /*
  * An offset of a region not seen before on this (vcpu, dir): a row of its
@@ -755,6 +759,9 @@ static __always_inline int vp_usdt_mr(struct vp_uargs *ua, __u32 dir)
 	addr = vp_uarg(ua, 2);
 	size = vp_uarg(ua, 4);
 	vp_mr_count(ua, dir, (__s32)vp_uarg(ua, 0), mr, addr, size);
+	/* the write's handler runs next: on-CPU samples until it returns are the write's */
+	if (oncpu && dir == VP_WRITE)
+		vp_oncpu_write(vp_utk(ua), vp_usp(ua), mr, addr);
 	st = vp_mr_pairing(ua, dir);
 	if (st)
 		vp_mr_pair(st, dir, mr, addr, dir == VP_WRITE ? vp_uarg(ua, 3) : 0, size);

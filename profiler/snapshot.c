@@ -112,11 +112,74 @@ static int read_percpu(struct vp_snapshot *s, struct vexitprof_bpf *skel)
 	return err;
 }
 
+static int cmp_stack(const void *a, const void *b)
+{
+	const struct vp_snap_stack *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	__s32 x = *(const __s32 *)a, y = *(const __s32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The stacks the samples name, each once, sorted by id (snapshot_stack searches them). */
+static int read_stacks(struct vp_snapshot *s, struct bpf_map *map)
+{
+	int fd = bpf_map__fd(map);
+	__s32 *ids = calloc(2 * s->n_cpu + 1, sizeof(*ids));
+	size_t n = 0;
+
+	if (!ids)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n_cpu; i++) {
+		if (s->cpu[i].k.ustack >= 0)
+			ids[n++] = s->cpu[i].k.ustack;
+		if (s->cpu[i].k.kstack >= 0)
+			ids[n++] = s->cpu[i].k.kstack;
+	}
+	qsort(ids, n, sizeof(*ids), cmp_id);
+	s->stacks = calloc(n + 1, sizeof(*s->stacks));
+	if (!s->stacks) {
+		free(ids);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct vp_snap_stack *st = &s->stacks[s->n_stacks];
+
+		if (i && ids[i] == ids[i - 1])
+			continue;
+		st->id = ids[i];
+		/* the samples keep their stacks: a failed lookup loses rows */
+		if (bpf_map_lookup_elem(fd, &st->id, st->ip)) {
+			free(ids);
+			return -errno;
+		}
+		while (st->n < VP_CPU_STACK_DEPTH && st->ip[st->n])
+			st->n++;
+		s->n_stacks++;
+	}
+	free(ids);
+	return 0;
+}
+
+const struct vp_snap_stack *snapshot_stack(const struct vp_snapshot *s, int id)
+{
+	struct vp_snap_stack key = {.id = id};
+
+	if (id < 0 || !s->n_stacks)
+		return NULL;
+	return bsearch(&key, s->stacks, s->n_stacks, sizeof(*s->stacks), cmp_stack);
+}
+
 int snapshot_read(struct vp_snapshot *s, struct vexitprof_bpf *skel)
 {
 	struct sink names = SINK(s, names), gpa = SINK(s, gpa), exits = SINK(s, exits),
 		    uexits = SINK(s, uexits), accs = SINK(s, accs), mrs = SINK(s, mrs),
-		    regions = SINK(s, regions);
+		    regions = SINK(s, regions), cpu = SINK(s, cpu);
 	int pages_fd = bpf_map__fd(skel->maps.acc_pages);
 	int err;
 
@@ -136,6 +199,10 @@ int snapshot_read(struct vp_snapshot *s, struct vexitprof_bpf *skel)
 		err = read_map(skel->maps.mr_ops, NULL, &mrs);
 	if (!err)
 		err = read_map(skel->maps.mr_regions, NULL, &regions);
+	if (!err)
+		err = read_map(skel->maps.cpu_samples, NULL, &cpu);
+	if (!err)
+		err = read_stacks(s, skel->maps.cpu_stacks);
 	/* BPF copied the name from QEMU's memory: it may lack its NUL */
 	for (size_t i = 0; i < s->n_names; i++)
 		s->names[i].v.name[VP_NAME_LEN - 1] = 0;
@@ -158,5 +225,7 @@ void snapshot_free(struct vp_snapshot *s)
 	free(s->accs);
 	free(s->mrs);
 	free(s->regions);
+	free(s->cpu);
+	free(s->stacks);
 	memset(s, 0, sizeof(*s));
 }

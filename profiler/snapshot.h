@@ -47,6 +47,18 @@ struct vp_snap_gpa {
 	struct vp_gpa_val v;
 };
 
+/* --on-cpu: samples per (thread, context, stacks), and the stacks they name */
+struct vp_snap_cpu {
+	struct vp_cpu_key k;
+	__u64 v;
+};
+
+struct vp_snap_stack {
+	__s32 id;
+	__u32 n; /* frames in ip (the map pads with 0) */
+	__u64 ip[VP_CPU_STACK_DEPTH];
+};
+
 #define VP_SNAP_ARRAY(type, name)                                                                  \
 	struct type *name;                                                                         \
 	size_t n_##name
@@ -61,7 +73,12 @@ struct vp_snapshot {
 	VP_SNAP_ARRAY(vp_snap_acc, accs);
 	VP_SNAP_ARRAY(vp_snap_mr, mrs);
 	VP_SNAP_ARRAY(vp_snap_region, regions);
+	VP_SNAP_ARRAY(vp_snap_cpu, cpu);
+	VP_SNAP_ARRAY(vp_snap_stack, stacks);
 };
+
+/* The stack with map id `id` (ids < 0: none, NULL) */
+const struct vp_snap_stack *snapshot_stack(const struct vp_snapshot *s, int id);
 
 struct vexitprof_bpf;
 

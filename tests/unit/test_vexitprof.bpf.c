@@ -85,6 +85,42 @@ static __always_inline __u64 vp_utk(struct vp_uargs *a)
 	return a->c[0];
 }
 
+/* after the probe's six arguments: the user stack pointer (a buffer of the test) */
+static __always_inline __u64 vp_usp(struct vp_uargs *a)
+{
+	return a->c[7];
+}
+
+/* --on-cpu: the attribution part of a sample's key, into oncpu_key[0] */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vp_cpu_key);
+} oncpu_key SEC(".maps");
+
+/* tid, user stack pointer at the sample */
+SEC("raw_tp/vexitprof_unit")
+int t_oncpu_ctx(__u64 *c)
+{
+	struct vp_cpu_key k = {};
+	__u32 zero = 0;
+
+	vp_oncpu_ctx(&k, c[0], c[1]);
+	bpf_map_update_elem(&oncpu_key, &zero, &k, BPF_ANY);
+	return 0;
+}
+
+/* the sample program's counting (cpu_samples full -> dropped): tid, ustack id */
+SEC("raw_tp/vexitprof_unit")
+int t_oncpu_count(__u64 *c)
+{
+	struct vp_cpu_key k = {.tid = (__u32)c[0], .ustack = (__s32)c[1], .kstack = -1};
+
+	vp_oncpu_count(&k);
+	return 0;
+}
+
 /* tid, cpu_index, mr, addr, value, size, name */
 SEC("raw_tp/vexitprof_unit")
 int t_mr_read(__u64 *c)

@@ -41,7 +41,8 @@ static void run(struct bpf_program *p, int n, ...)
 {
 	__u64 args[12] = {};
 	va_list ap;
-	LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = args, .ctx_size_in = n * sizeof(__u64));
+	/* all 12: a program may read arguments the record leaves 0 (vp_usp with --on-cpu) */
+	LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = args, .ctx_size_in = sizeof(args));
 
 	va_start(ap, n);
 	for (int i = 0; i < n; i++)
@@ -935,10 +936,133 @@ static void test_phases(void)
 	EQ(thread_state(122).pair, VP_PAIR_NONE, "stale cur: no pairing");
 }
 
+static struct vp_cpu_key oncpu_key(__u32 tid, __u64 usp)
+{
+	struct vp_cpu_key k = {};
+	__u32 zero = 0;
+
+	run(skel->progs.t_oncpu_ctx, 2, A(tid), A(usp));
+	CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.oncpu_key), &zero, &k), "oncpu_key");
+	EQ(k.tid, tid, "sample: tid");
+	return k;
+}
+
+/*
+ * The stack at a write probe: [0] the probe function's return address (the
+ * handler's call overwrites it), [1..4] the calling frame (the canary).
+ */
+static __u64 frame[8] = {0x1111, 0x2222, 0x3333, 0x4444, 0x5555};
+
+/*
+ * --on-cpu: what a sample is attributed to.  A write probe opens a window
+ * that lasts while the thread's stack pointer is below the probe's and the
+ * probe's frame is intact; else the KVM phase and the exit it handles.
+ */
+static void test_oncpu_ctx(void)
+{
+	__u64 sp = (__u64)(uintptr_t)&frame[0], gpa = 0xfebc3818;
+	struct vp_cpu_key k;
+
+	/* a thread with no state (not a vCPU, no write): phase NR, no context */
+	k = oncpu_key(130, 0x7000);
+	EQ(k.phase, VP_PH_NR, "no state");
+	EQ(k.ctx, VP_CTX_NONE, "no state: no context");
+	/* TCG: a write to TDT, its handler running deeper on the stack */
+	run(skel->progs.t_mr_write, 8, A(130), A(0), A(0xe1000), A(0xfebc3818), A(5), A(4), A(0),
+	    A(sp));
+	k = oncpu_key(130, sp - 256);
+	EQ(k.phase, VP_PH_OUTSIDE, "TCG thread: outside KVM_RUN");
+	EQ(k.ctx, VP_CTX_MR, "in the write's handler");
+	EQ(k.addr, 0xe1000, "its MemoryRegion");
+	EQ(k.off, 0xfebc3818, "its address");
+	EQ(k.dir, VP_WRITE, "a write");
+	/* still inside, sampled again */
+	EQ(oncpu_key(130, sp - 8).ctx, VP_CTX_MR, "still in the handler");
+	/* the handler's call wrote its return address where the probe's was */
+	frame[0] = 0x7777;
+	EQ(oncpu_key(130, sp).ctx, VP_CTX_MR, "the probe's return address is not the canary");
+	frame[0] = 0x1111;
+	/* the handler returned: the stack pointer is above the probe's frame */
+	k = oncpu_key(130, sp + 64);
+	EQ(k.ctx, VP_CTX_NONE, "returned: no context");
+	/* and stays closed even when a later call goes as deep again */
+	EQ(oncpu_key(130, sp - 256).ctx, VP_CTX_NONE, "closed for good");
+	/* another write; then the frame is overwritten by a later call as deep */
+	run(skel->progs.t_mr_write, 8, A(130), A(0), A(0xe1000), A(0xfebc0008), A(5), A(4), A(0),
+	    A(sp));
+	EQ(oncpu_key(130, sp - 256).off, 0xfebc0008, "second write");
+	frame[2] = 0x9999;
+	EQ(oncpu_key(130, sp - 256).ctx, VP_CTX_NONE, "frame reused: not the write's");
+	frame[2] = 0x3333;
+	/* a write whose frame cannot be read opens nothing */
+	run(skel->progs.t_mr_write, 8, A(130), A(0), A(0xe1000), A(0xfebc3818), A(5), A(4), A(0),
+	    A(8));
+	EQ(oncpu_key(130, 4).ctx, VP_CTX_NONE, "unreadable frame");
+
+	/* KVM: the phases and the exit in progress */
+	RUN_ENTER(131, 100, 3);
+	k = oncpu_key(131, 0x7000);
+	EQ(k.phase, VP_PH_GUEST, "KVM: guest");
+	EQ(k.ctx, VP_CTX_NONE, "guest: no context");
+	EXIT(131, 200, 0, VP_ISA_VMX, 48);
+	MMIO(131, 210, VP_MMIO_WRITE, 4, gpa, 9);
+	k = oncpu_key(131, 0x7000);
+	EQ(k.phase, VP_PH_KERNEL_EXIT, "KVM: kernel exit");
+	EQ(k.reason, 48, "kernel exit: its reason");
+	EQ(k.isa, VP_ISA_VMX, "kernel exit: its ISA");
+	EQ(k.ctx, VP_CTX_ACC, "kernel exit: the access");
+	EQ(k.addr, gpa, "kernel exit: its address");
+	UEXIT(131, 220, VP_KVM_EXIT_MMIO, 0);
+	RUN_EXIT(131, 230);
+	k = oncpu_key(131, 0x7000);
+	EQ(k.phase, VP_PH_QEMU_EXIT, "KVM: QEMU handles the exit");
+	EQ(k.reason, VP_KVM_EXIT_MMIO, "QEMU exit: KVM_EXIT_MMIO");
+	EQ(k.ctx, VP_CTX_ACC, "QEMU exit: for the access");
+	EQ(k.space, VP_MMIO, "QEMU exit: MMIO");
+	EQ(k.dir, VP_WRITE, "QEMU exit: write");
+	EQ(k.addr, gpa, "QEMU exit: address");
+	/* the write's dispatch inside the exit names the region (more precise) */
+	run(skel->progs.t_mr_write, 8, A(131), A(0), A(0xe1000), A(gpa), A(9), A(4), A(0), A(sp));
+	EQ(oncpu_key(131, sp - 64).ctx, VP_CTX_MR, "QEMU exit: in the write's handler");
+	EQ(oncpu_key(131, sp + 64).ctx, VP_CTX_ACC, "QEMU exit: after it, the exit's access");
+	RUN_ENTER(131, 1230, 3);
+	ENTRY(131, 1300, 0);
+	k = oncpu_key(131, 0x7000);
+	EQ(k.phase, VP_PH_GUEST, "back in the guest");
+	EQ(k.ctx, VP_CTX_NONE, "guest again: no context");
+	/* an exit to QEMU for no traced access: reason only */
+	UEXIT(131, 2000, VP_KVM_EXIT_IO, 0);
+	k = oncpu_key(131, 0x7000);
+	EQ(k.phase, VP_PH_RETURNING, "returning");
+	EQ(k.reason, VP_KVM_EXIT_IO, "returning: reason");
+	EQ(k.ctx, VP_CTX_NONE, "returning: not for an access");
+}
+
+/* cpu_samples: counted per key; when full, the sample is a drop, not lost silently */
+static void test_oncpu_count(void)
+{
+	__u64 before = counter(VP_C_CPU_SAMPLES), drops = counter(VP_C_CPU_DROPPED);
+	struct vp_cpu_key k = {.tid = 140, .ustack = 1, .kstack = -1};
+	__u64 v = 0;
+
+	for (int i = 0; i < 3; i++)
+		run(skel->progs.t_oncpu_count, 2, A(140), A(1));
+	CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.cpu_samples), &k, &v), "sample key");
+	EQ(v, 3, "three samples, one key");
+	EQ(counter(VP_C_CPU_SAMPLES) - before, 3, "samples counted");
+	for (int i = 2; i < VP_CPU_MAX_SAMPLES + 6; i++)
+		run(skel->progs.t_oncpu_count, 2, A(140), A(i));
+	EQ(counter(VP_C_CPU_DROPPED) - drops, 5, "full: the rest counted as dropped");
+	EQ(counter(VP_C_CPU_SAMPLES) - before, 3 + VP_CPU_MAX_SAMPLES - 1, "full: kept samples");
+}
+
 int main(void)
 {
-	skel = test_vexitprof_bpf__open_and_load();
-	CHECK(skel, "open_and_load: %s", strerror(errno));
+	skel = test_vexitprof_bpf__open();
+	CHECK(skel, "open: %s", strerror(errno));
+	/* as with --on-cpu: the write probe also notes the write in progress */
+	skel->rodata->oncpu = 1;
+	CHECK(!test_vexitprof_bpf__load(skel), "load: %s", strerror(errno));
 	test_vmx_pairing();
 	test_svm_and_unknown();
 	test_unpaired();
@@ -959,6 +1083,8 @@ int main(void)
 	EQ(map_len(skel->maps.exit_idx, sizeof(struct vp_exit_key)), 8, "exits entries");
 	EQ(counter(VP_C_DROPPED), 0, "nothing dropped");
 	test_phases();
+	test_oncpu_ctx();
+	test_oncpu_count();
 	test_maps_full();
 	test_vexitprof_bpf__destroy(skel);
 	test_table_fold();
