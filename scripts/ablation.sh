@@ -133,7 +133,7 @@ one_diff() {
 	rm -f "$base.err"
 }
 stage_diffs() {
-	local i j name nic prev virtio= rc=0
+	local i j name nic prev virtio='' rc=0
 	rm -rf "$out/diffs"
 	mkdir -p "$out/diffs"
 	for i in "${!names[@]}"; do

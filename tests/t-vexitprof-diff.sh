@@ -17,7 +17,7 @@
 PY=/usr/bin/python3
 FIX="$TOP/tests/fixtures/diff"
 VD() { "$VEXITPROF" diff "$@"; }
-cd "$FIX"
+cd "$FIX" || die "no $FIX"
 
 # --- (a) known answers ------------------------------------------------------
 # a.json: 1000 packets in 2 s, per vCPU (ICR read split over two vCPUs);
@@ -308,7 +308,7 @@ irq_on=$(jq '.guest.irqs / .result.sent' "$T_TMP/on.vm.json")
 awk -v a="$irq_off" -v b="$irq_on" 'BEGIN { exit !(b < a) }' ||
 	die "guest interrupts per packet did not drop with x-coalesce=on ($irq_off -> $irq_on)"
 ok "guest's interrupts per packet drop with coalescing ($irq_off -> $irq_on)"
-cd "$T_TMP"
+cd "$T_TMP" || die "no $T_TMP"
 VD --top 0 off.json on.json >diff.txt || die "diff of the real runs failed"
 VD --top 0 --json off.json on.json >diff.json
 VD --top 0 off.json on.json --flamegraph real.svg >/dev/null
