@@ -48,26 +48,33 @@
  * the run-queue wait (the second field of /proc/self/task/TID/schedstat:
  * time spent runnable but not running) of itself, the main loop thread
  * and the vCPU threads, and keeps a moving average (weight 1/4 per
- * sample) of their sum per second of wall time, in 1/1000 of a CPU:
+ * sample, restarting from the first sample after a switch, so that a
+ * probe that finds no CPU ends after a sample or two) of their sum per
+ * second of wall time, in 1/1000 of a CPU:
  *  - on the sidecore, an average above ADAPT_HIGH means the thread does
  *    not have a CPU to itself: it and the threads it was meant to relieve
- *    take turns on the same CPUs, which costs more than TX emulation saves.
- *    TX goes inline.
- *  - inline, the thread samples only while TX is asked for, and hands TX
- *    back to itself (a probe) only once the average is below ADAPT_LOW
- *    (the vCPU and main loop threads run without waiting) and the backoff
- *    has passed.  A probe that falls back within ADAPT_GOOD_NS doubles the
- *    backoff (ADAPT_BACKOFF_MIN to ADAPT_BACKOFF_MAX), so on a host that
- *    stays busy the probes cost at most a few samples every few seconds.
- * The two thresholds are the hysteresis: a host between them keeps the
- * mode it has.
+ *    take turns on the same CPUs, and TX on the thread is then slower
+ *    than inline (vexit's ablation on a 2-CPU host).  TX goes inline.
+ *  - inline, whether the thread would have a CPU cannot be seen: TX
+ *    inline loads the vCPU (and, with shadowing, the main loop, which
+ *    polls the tails) with what the thread would take off them.  So the
+ *    thread samples while TX is asked for, and hands TX back to itself (a
+ *    probe) once the backoff has passed, unless the average is above
+ *    ADAPT_PROBE_MAX: then the threads wait for half a CPU already, and
+ *    one more thread cannot find a free one.  A probe that falls back
+ *    within ADAPT_GOOD_NS doubles the backoff (ADAPT_BACKOFF_MIN to
+ *    ADAPT_BACKOFF_MAX), one that holds resets it, so on a host that
+ *    stays busy the probes cost a sample or two every 1.6 s.
+ * The average and the backoff are the hysteresis: once a mode has
+ * started, one slow sample does not move TX, and a host that had no CPU
+ * for the thread is not asked again at once.
  */
 #define ADAPT_SAMPLE_NS     (INT64_C(5) * SCALE_MS)
 #define ADAPT_INLINE_NS     (INT64_C(10) * SCALE_MS)
 #define ADAPT_HIGH          250
-#define ADAPT_LOW           50
+#define ADAPT_PROBE_MAX     500
 #define ADAPT_BACKOFF_MIN   (INT64_C(100) * SCALE_MS)
-#define ADAPT_BACKOFF_MAX   (INT64_C(3200) * SCALE_MS)
+#define ADAPT_BACKOFF_MAX   (INT64_C(1600) * SCALE_MS)
 #define ADAPT_GOOD_NS       (INT64_C(1000) * SCALE_MS)
 /* Inline, park after this many samples in a row without TX. */
 #define ADAPT_IDLE_SAMPLES  4
@@ -195,8 +202,11 @@ static bool adapt_sample(E1000Sidecore *sc, int64_t period_ns)
         a->sample_ns = now;
         return false;
     }
-    per_mille = (sum - a->wait_ns) * 1000 / (now - a->sample_ns);
-    a->ewma = (3 * a->ewma + MIN(MAX(per_mille, 0), 4000)) / 4;
+    per_mille = MIN(MAX((sum - a->wait_ns) * 1000 / (now - a->sample_ns), 0),
+                    4000);
+    /* A new mode starts from its first sample, not from the old mode's. */
+    a->ewma = a->seeded ? (3 * a->ewma + per_mille) / 4 : per_mille;
+    a->seeded = true;
     a->wait_ns = sum;
     a->sample_ns = now;
     return true;
@@ -287,10 +297,12 @@ static bool set_inline(E1000Sidecore *sc, bool inline_tx)
         qatomic_set(&sc->kicked, true);
     }
     bql_unlock();
-    a->mode_since_ns = now;
     sc->switches++;
     trace_e1000_sidecore_mode(!inline_tx, a->ewma, sc->switches,
                               a->backoff_ns / SCALE_MS);
+    a->seeded = false;
+    a->sample_ns = 0;
+    a->mode_since_ns = now;
     return true;
 }
 
@@ -326,7 +338,7 @@ static void watch_inline(E1000Sidecore *sc)
         idle = busy ? 0 : idle + 1;
         /* A probe is worth it only while the guest transmits. */
         if (adapt_sample(sc, ADAPT_INLINE_NS / 2) && busy &&
-            a->ewma < ADAPT_LOW &&
+            a->ewma <= ADAPT_PROBE_MAX &&
             get_clock() - a->mode_since_ns >= a->backoff_ns) {
             set_inline(sc, false);
         }

@@ -29,6 +29,7 @@ typedef struct E1000SidecoreAdapt {
     int64_t wait_ns;        /* sum of the watched threads' run-queue wait */
     int64_t sample_ns;      /* when wait_ns was read; 0: no baseline */
     uint32_t ewma;          /* run-queue wait, 1/1000 of a CPU, averaged */
+    bool seeded;            /* ewma holds a sample of the current mode */
     int64_t mode_since_ns;  /* last switch */
     int64_t backoff_ns;     /* inline: stay at least this long */
     bool broken;            /* schedstat unreadable: stay inline */
