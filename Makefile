@@ -36,6 +36,10 @@ install: vexitprof flamegraph
 	install -D -m 0755 $(BIN)/vexitprof $(DESTDIR)$(PREFIX)/sbin/vexitprof
 	install -D -m 0755 $(BIN)/vexit-flamegraph $(DESTDIR)$(PREFIX)/bin/vexit-flamegraph
 	install -D -m 0644 profiler/vexitprof.8 $(DESTDIR)$(PREFIX)/share/man/man8/vexitprof.8
+	# the fleet daemon's unit, installed but not enabled (systemctl enable --now vexitprof)
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	sed 's|/usr/local/sbin/|$(PREFIX)/sbin/|' dist/vexitprof.service \
+		>$(DESTDIR)$(PREFIX)/lib/systemd/system/vexitprof.service
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h' | grep -v '^build/\|^e1000-opt/')

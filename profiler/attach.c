@@ -79,12 +79,22 @@ static bool tp_exists(struct vp_attacher *a, const char *cat, const char *name)
 	return !access(p, F_OK);
 }
 
-/* kvm_arch_vcpu_ioctl_run in the kernel's BTF (built in, or in kvm's module BTF) */
+/*
+ * kvm_arch_vcpu_ioctl_run in the kernel's BTF (built in, or in kvm's module
+ * BTF).  Parsing the kernel's BTF takes a good part of a second, and the
+ * answer is the kernel's, not a target's: asked once per process (a daemon
+ * attaching to each new QEMU asks for every fentry program).
+ */
 static bool fentry_can_attach(const char *fn)
 {
-	struct btf *vmlinux = btf__load_vmlinux_btf(), *mod = NULL;
+	static char known_fn[64];
+	static bool known_ok;
+	struct btf *vmlinux, *mod = NULL;
 	bool ok = false;
 
+	if (known_fn[0] && !strcmp(known_fn, fn))
+		return known_ok;
+	vmlinux = btf__load_vmlinux_btf();
 	if (!vmlinux)
 		return false;
 	ok = btf__find_by_name_kind(vmlinux, fn, BTF_KIND_FUNC) > 0;
@@ -94,6 +104,8 @@ static bool fentry_can_attach(const char *fn)
 	}
 	btf__free(mod);
 	btf__free(vmlinux);
+	snprintf(known_fn, sizeof(known_fn), "%s", fn);
+	known_ok = ok;
 	return ok;
 }
 

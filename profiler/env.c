@@ -7,8 +7,14 @@
 #include "env.h"
 #include "vexitprof.h"
 #include "target.h"
+#include "metrics.h"
+#include "serve_http.h"
 
-struct env env = {.tracefs = "/sys/kernel/tracing"};
+struct env env = {
+    .tracefs = "/sys/kernel/tracing",
+    .max_registers = METRICS_DEF_REGISTERS,
+    .max_series = METRICS_DEF_SERIES,
+};
 
 const char *argp_program_version = "vexitprof 0.1";
 static const char doc[] =
@@ -18,7 +24,9 @@ static const char doc[] =
     "  vexitprof -p $(pidof qemu-system-x86_64)            # table until Ctrl-C\n"
     "  vexitprof -p PID -d 10 --json > out.json            # 10 s, JSON (profiler/JSON.md)\n"
     "  vexitprof -p PID -d 10 --flamegraph exits.svg       # SVG flame graph\n"
-    "  vexitprof -p PID -i 1                               # live table every second\n";
+    "  vexitprof -p PID -i 1                               # live table every second\n"
+    "  vexitprof --serve 127.0.0.1:9477                    # every QEMU on the host, for "
+    "Prometheus\n";
 
 enum {
 	OPT_JSON = 0x100,
@@ -34,6 +42,11 @@ enum {
 	OPT_ALL,
 	OPT_KVM_RUN,
 	OPT_NO_PACKET_PROBES,
+	OPT_SERVE,
+	OPT_VM,
+	OPT_TIMING,
+	OPT_MAX_REGISTERS,
+	OPT_MAX_SERIES,
 };
 
 static const struct argp_option opts[] = {
@@ -62,6 +75,19 @@ static const struct argp_option opts[] = {
      "kvm_fpu, syscalls",
      0},
     {"verbose", 'v', NULL, 0, "Show libbpf's messages", 0},
+    {NULL, 0, NULL, 0, "Fleet mode (a daemon for Prometheus; see vexitprof(8)):", 1},
+    {"serve", OPT_SERVE, "[ADDR:]PORT", 0,
+     "Attach to every QEMU on the host (and later ones) and serve /metrics; -p PID (repeatable) "
+     "limits it",
+     1},
+    {"vm", OPT_VM, "GLOB", 0, "With --serve: only VMs whose name matches GLOB (repeatable)", 1},
+    {"timing", OPT_TIMING, NULL, 0,
+     "With --serve: also time exits and accesses (seconds, histograms; default: counts only)", 1},
+    {"max-registers", OPT_MAX_REGISTERS, "N", 0,
+     "With --serve: registers per device with series of their own, the rest are "
+     "register=\"other\" (default 10)",
+     1},
+    {"max-series", OPT_MAX_SERIES, "N", 0, "With --serve: series per VM at most (default 1000)", 1},
     {},
 };
 
@@ -77,16 +103,63 @@ static double parse_sec(const char *arg, struct argp_state *state)
 	return v;
 }
 
-static error_t parse_arg(int key, char *arg, struct argp_state *state)
+static int parse_int(const char *arg, const char *what, int min, struct argp_state *state)
 {
 	char *end;
+	long v;
 
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || *end || !*arg || v < min || v > 1000000)
+		argp_error(state, "invalid %s: %s", what, arg);
+	return (int)v;
+}
+
+/* the checks between options, --serve's */
+static void check_serve(struct argp_state *state)
+{
+	char host[256], port[8];
+
+	if (http_parse_addr(env.serve, host, sizeof(host), port, sizeof(port)))
+		argp_error(state, "--serve %s: expected [ADDR:]PORT (PORT 1-65535)", env.serve);
+	if (env.json || env.folded || env.flamegraph || env.interval || env.hist || env.all ||
+	    env.qmp)
+		argp_error(state, "--serve exposes metrics over HTTP: not with %s",
+			   env.json	    ? "--json"
+			   : env.folded	    ? "--folded"
+			   : env.flamegraph ? "--flamegraph"
+			   : env.interval   ? "-i"
+			   : env.hist	    ? "--hist"
+			   : env.all	    ? "--all"
+					    : "--qmp");
+}
+
+static error_t parse_arg(int key, char *arg, struct argp_state *state)
+{
 	switch (key) {
 	case 'p':
-		errno = 0;
-		env.pid = strtol(arg, &end, 10);
-		if (errno || *end || env.pid <= 0)
-			argp_error(state, "invalid pid: %s", arg);
+		env.pid = parse_int(arg, "pid", 1, state);
+		if (env.n_pids == (int)(sizeof(env.pids) / sizeof(env.pids[0])))
+			argp_error(state, "too many -p");
+		env.pids[env.n_pids++] = env.pid;
+		break;
+	case OPT_SERVE:
+		env.serve = arg;
+		break;
+	case OPT_VM:
+		if (env.n_vms == (int)(sizeof(env.vms) / sizeof(env.vms[0])))
+			argp_error(state, "too many --vm");
+		env.vms[env.n_vms++] = arg;
+		break;
+	case OPT_TIMING:
+		env.timing = true;
+		break;
+	case OPT_MAX_REGISTERS:
+		env.max_registers = parse_int(arg, "--max-registers", 1, state);
+		break;
+	case OPT_MAX_SERIES:
+		env.max_series =
+		    parse_int(arg, "--max-series (at least 100)", METRICS_MIN_SERIES, state);
 		break;
 	case 'd':
 		env.duration = parse_sec(arg, state);
@@ -147,6 +220,14 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		env.verbose = true;
 		break;
 	case ARGP_KEY_END:
+		if (env.serve) {
+			check_serve(state);
+			break;
+		}
+		if (env.n_vms || env.timing || env.max_registers != METRICS_DEF_REGISTERS ||
+		    env.max_series != METRICS_DEF_SERIES)
+			argp_error(state, "--vm, --timing, --max-registers and --max-series are "
+					  "--serve options");
 		if (!env.pid)
 			argp_error(state, "-p PID is required");
 		if (env.json && env.folded)

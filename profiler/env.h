@@ -14,6 +14,13 @@ struct env {
 	const char *qmp;
 	const char *ready_file;
 	const char *tracefs;
+	/* --serve: the daemon (serve.c) */
+	const char *serve;    /* [ADDR:]PORT */
+	int pids[64], n_pids; /* -p, repeatable with --serve */
+	const char *vms[16];  /* --vm GLOB: only VMs whose name matches one */
+	int n_vms;
+	bool timing;
+	int max_registers, max_series;
 };
 
 extern struct env env;

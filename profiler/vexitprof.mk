@@ -11,7 +11,7 @@ VP_BPFTOOL ?= bpftool
 VP_CC ?= gcc
 VP_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
 	-I$(TOP)/profiler -I$(TOP)/bpf -I$(VP_BPF_DIR)
-VP_LIBS := -lbpf -lelf -lz -lm -ljson-c
+VP_LIBS := -lbpf -lelf -lz -lm -ljson-c -lmicrohttpd -lpthread
 # -mcpu=v3: atomic fetch-and-add with a result (slot allocation), kernel >= 5.12
 VP_BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_x86 -Wall -Werror \
 	-I$(VP_BPF_DIR) -I$(TOP)/bpf
@@ -21,6 +21,8 @@ VP_SRCS := vexitprof.c env.c attach.c snapshot.c attribute.c report.c exit_ops.c
 	report_json.c report_folded.c exit_reasons.c regnames.c hist.c target.c cost.c qmp.c
 # vexitprof diff (diff.h)
 VP_SRCS += diff.c diff_load.c diff_compare.c diff_stacks.c diff_render.c
+# vexitprof --serve (serve.h)
+VP_SRCS += serve.c serve_discover.c serve_http.c metrics.c metrics_expo.c
 VP_OBJS := $(addprefix $(VP_OBJ_DIR)/,$(VP_SRCS:.c=.o)) $(BUILD)/profiler/flamegraph.o
 VP_HDRS := $(wildcard $(TOP)/profiler/*.h) $(wildcard $(TOP)/bpf/*.h)
 VP_BPF_HDRS := $(wildcard $(TOP)/bpf/*.h)

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vexitprof --serve's metric model: one VM's report turned into Prometheus
+ * samples, with the cardinality rules (top registers per device, the rest in
+ * register="other", a cap on series per VM) and counters that never go down.
+ * metrics_expo.c renders the samples; this file decides them.
+ */
+#ifndef VP_METRICS_H
+#define VP_METRICS_H
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Metric families, in the order they are exposed (metrics_expo.c has names, types and help). */
+enum metric_family {
+	MF_ACCESSES,
+	MF_EXITS_TO_QEMU,
+	MF_KERNEL_COMPLETIONS,
+	MF_KERNEL_SECONDS,
+	MF_QEMU_SECONDS,
+	MF_EXITS,
+	MF_EXIT_DURATION,
+	MF_QEMU_EXITS,
+	MF_QEMU_EXIT_DURATION,
+	MF_INTERRUPTS,
+	MF_E1000_TX_FRAMES,
+	MF_E1000_TX_BATCHES,
+	MF_E1000_TX_DESCRIPTORS,
+	MF_E1000_RX_FRAMES,
+	MF_E1000_RX_BYTES,
+	MF_PROBE_EVENTS,
+	MF_PROBE_OVERHEAD,
+	MF_DROPPED,
+	MF_UNPAIRED,
+	MF_VM_INFO,
+	MF_SERIES,
+	MF_SERIES_LIMIT,
+	MF_REGISTERS_FOLDED,
+	MF_NR
+};
+
+/* Sample suffix: a histogram has _bucket (with le), _sum and _count samples. */
+enum metric_suffix { MS_NONE, MS_BUCKET, MS_SUM, MS_COUNT };
+
+struct metric_sample {
+	enum metric_family fam;
+	enum metric_suffix sfx;
+	char *labels; /* rendered: vm="A",pid="1",... (escaped, no braces) */
+	double value;
+};
+
+struct metrics_opts {
+	int max_registers; /* per device: registers with series of their own */
+	int max_series;	   /* per VM: every series counts */
+	bool timing;	   /* time series (seconds, histograms) */
+	bool per_vcpu;	   /* a vcpu label on register and exit series */
+};
+
+#define METRICS_DEF_REGISTERS 10
+#define METRICS_DEF_SERIES    1000
+#define METRICS_MIN_SERIES    100
+
+struct metrics_vm;
+struct vp_report;
+struct vp_snapshot;
+
+struct metrics_vm *metrics_vm_new(const char *vm, int pid, const char *exe);
+void metrics_vm_free(struct metrics_vm *m);
+/*
+ * The VM's samples from a report (attribute()d rows) and the snapshot it was
+ * made from (exits by reason, with their histograms).  trap_ns: calibrated cost
+ * of one USDT hit (0: unknown).  0, or -ENOMEM (the previous samples stay).
+ */
+int metrics_vm_update(struct metrics_vm *m, const struct vp_report *r, const struct vp_snapshot *s,
+		      double trap_ns, const struct metrics_opts *o);
+/* The samples of the last update, in family order. */
+const struct metric_sample *metrics_vm_samples(const struct metrics_vm *m, size_t *n);
+
+/* The daemon's own figures. */
+struct metrics_daemon {
+	int vms;
+	unsigned long long attach_failures;
+};
+
+/*
+ * The exposition of every VM's samples plus the daemon's, malloc'ed (*len
+ * bytes): OpenMetrics 1.0 text if openmetrics, else Prometheus text 0.0.4.
+ * NULL if out of memory.
+ */
+char *metrics_render(struct metrics_vm *const *vms, size_t n, const struct metrics_daemon *d,
+		     bool openmetrics, size_t *len);
+#endif
