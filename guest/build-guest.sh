@@ -123,7 +123,7 @@ newc_entry() {
 }
 
 step_initramfs() {
-	local out=$1 busybox iperf
+	local out=$1 busybox iperf ethtool
 	[ -f "$out/kernel/vexit.order" ] || die "run the kernel step first"
 	[ -x "$out/rr" ] || die "$out/rr missing"
 	busybox=$(command -v busybox || true)
@@ -131,6 +131,9 @@ step_initramfs() {
 		die "need a static busybox (apt-get install busybox-static)"
 	iperf=$(command -v iperf3 || true)
 	[ -n "$iperf" ] || die "need iperf3 (apt-get install iperf3)"
+	# The driver's checksum offload counters (ethtool -S) for the csum step.
+	ethtool=$(command -v ethtool || true)
+	[ -n "$ethtool" ] || die "need ethtool (apt-get install ethtool)"
 	root=$(mktemp -d "$out/.root.XXXXXX")
 	mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,run,etc,lib/modules}
 	install -m 0755 "$busybox" "$root/bin/busybox"
@@ -141,6 +144,7 @@ step_initramfs() {
 	install -m 0755 "$HERE/init" "$root/init"
 	install -m 0755 "$out/rr" "$root/bin/rr"
 	copy_with_libs "$root" "$(readlink -f "$iperf")"
+	copy_with_libs "$root" "$(readlink -f "$ethtool")"
 	[ -e "$root/bin/iperf3" ] || ln -sf "$(readlink -f "$iperf")" "$root/bin/iperf3"
 	cp -a "$out/kernel/lib/." "$root/lib/"
 	cp "$out/kernel/vexit.order" "$root/lib/modules/vexit.order"

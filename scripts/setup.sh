@@ -29,6 +29,9 @@ PKGS=(
 	qemu-system-data seabios ipxe-qemu
 	# test guest userland (the kernel is extracted from its .deb, not installed)
 	busybox-static iperf3 cpio gzip kmod
+	# e1000 stage 4 tests: the driver's offload counters in the guest,
+	# the frames on the host side of the tap
+	ethtool tcpdump
 	# tests, host-side traffic, plots and rendering
 	iproute2 bpftrace jq python3 socat gnuplot-nox chromium procps psmisc nftables
 	linux-perf python3-jsonschema python3-pytest
