@@ -185,6 +185,7 @@ static int load_hook(struct vp_attacher *a, int hook)
 	}
 	a->skel->rodata->targ_tgid = a->o.pid;
 	a->skel->rodata->run_hook = hook;
+	a->skel->rodata->timing = !a->o.untimed;
 	for (size_t i = 0; i < NTPS; i++) {
 		if (tps[i].hooks && !(tps[i].hooks & H(hook)))
 			bpf_program__set_autoload(prog(a, tps[i].prog), false);
@@ -198,6 +199,13 @@ static int load_hook(struct vp_attacher *a, int hook)
 				bpf_program__set_autoload(p, false);
 		}
 		bpf_program__set_autoload(a->skel->progs.calib_uprobe, false);
+	}
+	/* --on-cpu: the sampler and its maps only when asked for (the stack map is large) */
+	a->skel->rodata->oncpu = a->o.oncpu_hz > 0;
+	if (!a->o.oncpu_hz) {
+		bpf_program__set_autoload(a->skel->progs.oncpu_sample, false);
+		bpf_map__set_max_entries(a->skel->maps.cpu_stacks, 1);
+		bpf_map__set_max_entries(a->skel->maps.cpu_samples, 1);
 	}
 	err = vexitprof_bpf__load(a->skel);
 	if (!err) {
@@ -375,7 +383,10 @@ int attacher_attach(struct vp_attacher *a)
 			"using the ioctl syscall tracepoints, which slow every system call on the "
 			"host while attached\n",
 			a->hook_err[VP_HOOK_FENTRY], a->hook_err[VP_HOOK_KVM_FPU]);
-	return a->o.usdt ? attach_usdt(a) : 0;
+	err = a->o.usdt ? attach_usdt(a) : 0;
+	if (!err && a->o.oncpu_hz)
+		err = oncpu_attach(&a->oncpu, a->skel->progs.oncpu_sample, a->o.oncpu_hz);
+	return err;
 }
 
 void attacher_learn_vcpus(struct vp_attacher *a)
@@ -403,6 +414,7 @@ void attacher_close(struct vp_attacher *a)
 
 void attacher_detach(struct vp_attacher *a)
 {
+	oncpu_detach(&a->oncpu);
 	for (int i = 0; i < a->n; i++)
 		bpf_link__destroy(a->links[i]);
 	a->n = 0;

@@ -9,6 +9,7 @@
 #define VP_ATTACH_H
 #include <stdbool.h>
 #include "vexitprof.h"
+#include "oncpu.h"
 
 struct vp_attach_opts {
 	int pid;
@@ -21,6 +22,8 @@ struct vp_attach_opts {
 	int usdt_nop_len;     /* length of the nop at QEMU's USDT sites */
 	const char *exe_path; /* /proc/PID/exe: attach through it */
 	const char *exe_name; /* the executable's path, for messages */
+	bool untimed;	      /* count only: the BPF programs read no clock (--serve) */
+	int oncpu_hz;	      /* --on-cpu: sample rate (0: no sampling) */
 };
 
 #define VP_MAX_LINKS 32
@@ -42,6 +45,7 @@ struct vp_attacher {
 	struct bpf_link *links[VP_MAX_LINKS];
 	const char *names[VP_MAX_LINKS];
 	int n;
+	struct vp_oncpu_events oncpu; /* --on-cpu's perf events */
 };
 
 struct vp_attacher *attacher_new(const struct vp_attach_opts *o);

@@ -27,6 +27,7 @@
 #include "report.h"
 #include "snapshot.h"
 #include "regnames.h"
+#include "exit_reasons.h"
 #include "qmp.h"
 #include "target.h"
 
@@ -562,6 +563,70 @@ static void build_stacks(struct vp_report *r)
 	}
 }
 
+/*
+ * --on-cpu: name a sample's attribution context (bpf/vexitprof_oncpu.bpf.h)
+ * the way the folded stacks name exits: reason, device, register.  The
+ * reason is the exit in progress, else the thread's phase: "guest" (inside
+ * KVM_RUN), "run" (the thread's own work: guest code under TCG, QEMU between
+ * exits under KVM), "dispatch" (a write's handler outside a KVM exit).
+ */
+static void add_cpu(struct ctx *c, const struct vp_snap_cpu *sc)
+{
+	const struct vp_cpu_key *k = &sc->k;
+	struct vp_report *r = c->r;
+	struct vp_cpu_row *row;
+	char dev[VP_NAME_LEN] = "-", reg[64] = "-", b[32];
+	const char *reason = "run";
+	unsigned int space = k->space;
+	__u64 off = 0;
+
+	switch (k->phase) {
+	case VP_PH_GUEST:
+		reason = "guest";
+		break;
+	case VP_PH_KERNEL_EXIT:
+		reason = exit_reason_name(k->isa, k->reason, b, sizeof(b));
+		break;
+	case VP_PH_RETURNING:
+	case VP_PH_QEMU_EXIT:
+		reason = uexit_reason_name(k->reason, b, sizeof(b));
+		break;
+	}
+	if (k->ctx == VP_CTX_MR) {
+		struct name_ent *e = mr_ent(c, k->addr);
+		bool off_known = mr_offset(c, k->addr, k->off, &off);
+
+		if (k->phase != VP_PH_RETURNING && k->phase != VP_PH_QEMU_EXIT)
+			reason = "dispatch";
+		space = e && e->space >= 0 ? (unsigned int)e->space : VP_MMIO;
+		region_dev(c, e, k->addr, dev, sizeof(dev));
+		if (!off_known)
+			off = k->off;
+		name_register(space, dev, space == VP_PIO ? k->off : ~0ULL, off, reg, sizeof(reg));
+	} else if (k->ctx == VP_CTX_ACC) {
+		if (resolve(c, space, k->addr, dev, sizeof(dev), &off)) {
+			name_register(space, dev, k->addr, off, reg, sizeof(reg));
+		} else {
+			snprintf(dev, sizeof(dev), "%s", space == VP_PIO ? "pio" : "mmio");
+			snprintf(reg, sizeof(reg), "0x%llx", (unsigned long long)k->addr);
+		}
+	}
+	GROW(r->cpu, r->n_cpu);
+	row = &r->cpu[r->n_cpu++];
+	row->tid = k->tid;
+	row->vcpu_state = k->phase != VP_PH_NR;
+	row->ctx = k->ctx != VP_CTX_NONE;
+	snprintf(row->reason, sizeof(row->reason), "%s", reason);
+	snprintf(row->device, sizeof(row->device), "%s", dev);
+	if (row->ctx)
+		snprintf(row->reg, sizeof(row->reg), "%s %s", reg, dir_name(k->dir));
+	else
+		snprintf(row->reg, sizeof(row->reg), "-");
+	row->ustack = k->ustack;
+	row->kstack = k->kstack;
+	row->samples = sc->v;
+}
+
 void attribute(struct vp_report *r, const struct vp_snapshot *s, const struct vp_mtree *mt,
 	       bool per_vcpu)
 {
@@ -591,6 +656,8 @@ void attribute(struct vp_report *r, const struct vp_snapshot *s, const struct vp
 		add_mr(&c, &s->mrs[i]);
 	for (size_t i = 0; i < s->n_regions; i++)
 		add_region(&c, &s->regions[i]);
+	for (size_t i = 0; i < s->n_cpu; i++)
+		add_cpu(&c, &s->cpu[i]);
 	if (c.max_cpu_index > r->nr_vcpus)
 		r->nr_vcpus = c.max_cpu_index;
 	for (size_t i = 0; i < r->n_devs; i++)

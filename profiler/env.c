@@ -47,6 +47,7 @@ enum {
 	OPT_TIMING,
 	OPT_MAX_REGISTERS,
 	OPT_MAX_SERIES,
+	OPT_ON_CPU,
 };
 
 static const struct argp_option opts[] = {
@@ -63,6 +64,10 @@ static const struct argp_option opts[] = {
     {"flamegraph", OPT_FLAME, "FILE", 0, "Write an SVG flame graph to FILE", 0},
     {"qmp", OPT_QMP, "SOCKET", 0, "Name addresses no USDT event named via QMP `info mtree`", 0},
     {"no-usdt", OPT_NO_USDT, NULL, 0, "Kernel events only, do not attach QEMU's USDT probes", 0},
+    {"on-cpu", OPT_ON_CPU, "HZ", OPTION_ARG_OPTIONAL,
+     "Also sample where QEMU's threads spend CPU, HZ times a second per CPU (default 499), "
+     "attributed to the register being handled; --folded/--flamegraph then show these samples",
+     0},
     {"ready-file", OPT_READY, "PATH", 0, "Create PATH once every probe is attached", 0},
     {"tracefs", OPT_TRACEFS, "DIR", OPTION_HIDDEN, "Where tracefs is (tests)", 0},
     {"no-packet-probes", OPT_NO_PACKET_PROBES, NULL, 0,
@@ -173,6 +178,15 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case OPT_HIST:
 		env.hist = true;
 		break;
+	case OPT_ON_CPU: {
+		char *end = NULL;
+		long hz = arg ? strtol(arg, &end, 10) : VP_CPU_DEFAULT_HZ;
+
+		if (arg && (end == arg || *end || hz < 1 || hz > 100000))
+			argp_error(state, "--on-cpu=%s: expected a rate in Hz (1-100000)", arg);
+		env.oncpu_hz = (int)hz;
+		break;
+	}
 	case OPT_JSON:
 		env.json = true;
 		break;

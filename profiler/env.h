@@ -14,6 +14,7 @@ struct env {
 	const char *qmp;
 	const char *ready_file;
 	const char *tracefs;
+	int oncpu_hz; /* --on-cpu[=HZ]: sample QEMU's threads (0: off) */
 	/* --serve: the daemon (serve.c) */
 	const char *serve;    /* [ADDR:]PORT */
 	int pids[64], n_pids; /* -p, repeatable with --serve */

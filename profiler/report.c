@@ -37,9 +37,11 @@ void report_free(struct vp_report *r)
 	}
 	free(r->devs);
 	free(r->stacks);
+	free(r->cpu);
 	r->devs = NULL;
 	r->stacks = NULL;
-	r->n_devs = r->n_stacks = 0;
+	r->cpu = NULL;
+	r->n_devs = r->n_stacks = r->n_cpu = 0;
 }
 
 unsigned long long report_interrupts(const struct vp_report *r)

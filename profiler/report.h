@@ -106,6 +106,23 @@ struct vp_stack {
 	unsigned long long weight;
 };
 
+/*
+ * --on-cpu: samples of one (thread, attribution context, stacks), the
+ * context named as the folded stacks name it (attribute.c).
+ */
+struct vp_cpu_row {
+	__u32 tid;
+	bool vcpu_state; /* the thread has vCPU state in BPF (a phase) */
+	bool ctx;	 /* a device register: device and reg name it */
+	char reason[32]; /* the exit or phase ("guest", "run", "dispatch", "MMIO" ...) */
+	char device[VP_NAME_LEN];
+	char reg[96]; /* register and direction */
+	int ustack, kstack;
+	unsigned long long samples;
+};
+
+struct vp_oncpu;
+
 struct vp_report {
 	int pid;
 	char exe[256];
@@ -126,7 +143,11 @@ struct vp_report {
 	struct vp_cost cost;
 	struct vp_stack *stacks;
 	size_t n_stacks;
-	bool stacks_time; /* stack weights are ns, else counts */
+	bool stacks_time;	/* stack weights are ns, else counts */
+	struct vp_cpu_row *cpu; /* --on-cpu */
+	size_t n_cpu;
+	/* --on-cpu: the sampled profile (oncpu.c builds it; NULL: not asked for) */
+	const struct vp_oncpu *oncpu;
 };
 
 struct vp_snapshot;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include "report.h"
 #include "flamegraph.h"
+#include "oncpu.h"
 
 /* ';' separates frames; spaces are fine (the weight is after the last one) */
 static void frame(char *dst, size_t len, const char *src)
@@ -25,9 +26,20 @@ static void frame(char *dst, size_t len, const char *src)
 /* r's stacks as flamegraph input; NULL when out of memory */
 static struct fg_stack *fg_stacks(const struct vp_report *r, size_t *n)
 {
-	struct fg_stack *fs = calloc(r->n_stacks + 1, sizeof(*fs));
+	struct fg_stack *fs;
 
 	*n = 0;
+	if (r->oncpu) {
+		/* --on-cpu: the sampled stacks, under the same kind of prefix */
+		fs = calloc(r->oncpu->n_stacks + 1, sizeof(*fs));
+		for (size_t i = 0; fs && i < r->oncpu->n_stacks; i++) {
+			fs[*n].frames = strdup(r->oncpu->stacks[i].line);
+			if (fs[*n].frames)
+				fs[(*n)++].weight = r->oncpu->stacks[i].samples;
+		}
+		return fs;
+	}
+	fs = calloc(r->n_stacks + 1, sizeof(*fs));
 	for (size_t i = 0; fs && i < r->n_stacks; i++) {
 		const struct vp_stack *s = &r->stacks[i];
 		char v[16], f[5][80], *line;
@@ -54,6 +66,10 @@ static void free_stacks(struct fg_stack *fs, size_t n)
 
 void report_folded(FILE *f, const struct vp_report *r)
 {
+	if (r->oncpu) {
+		oncpu_folded(f, r);
+		return;
+	}
 	size_t n;
 	struct fg_stack *fs = fg_stacks(r, &n);
 
@@ -65,14 +81,18 @@ void report_folded(FILE *f, const struct vp_report *r)
 int report_flamegraph(const char *path, const struct vp_report *r)
 {
 	char title[160];
-	struct fg_options o = {.title = title, .unit = r->stacks_time ? "ns" : "accesses"};
+	struct fg_options o = {.title = title,
+			       .unit = r->oncpu		? "samples"
+				       : r->stacks_time ? "ns"
+							: "accesses"};
 	size_t n;
 	struct fg_stack *fs = fg_stacks(r, &n);
 	int err;
 
 	if (!fs)
 		return -ENOMEM;
-	snprintf(title, sizeof(title), "vexitprof: QEMU pid %d, %.1f s", r->pid, r->duration_s);
+	snprintf(title, sizeof(title), "vexitprof: QEMU pid %d, %.1f s%s", r->pid, r->duration_s,
+		 r->oncpu ? ", on-CPU samples" : "");
 	err = flamegraph_write_file(path, fs, n, &o);
 	free_stacks(fs, n);
 	return err;

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * --json: one object, schema "vexitprof/1" (profiler/JSON.md,
+ * --json: one object, schema "vexitprof/2" (profiler/JSON.md,
  * profiler/json-schema.json).  Fields are only ever added within a schema
  * version; renaming or removing one bumps it.
  */
 #include <stdio.h>
 #include "report.h"
+#include "oncpu.h"
 #include "exit_reasons.h"
 #include "hist.h"
 
@@ -238,7 +239,7 @@ static void cost_json(FILE *f, const struct vp_report *r)
 
 void report_json(FILE *f, const struct vp_report *r)
 {
-	fprintf(f, "{\n  \"schema\": \"vexitprof/1\",\n  \"pid\": %d,\n  \"qemu\": ", r->pid);
+	fprintf(f, "{\n  \"schema\": \"vexitprof/2\",\n  \"pid\": %d,\n  \"qemu\": ", r->pid);
 	jstr(f, r->exe);
 	fprintf(f,
 		",\n  \"duration_s\": %.6f,\n  \"vcpus\": %d,\n  \"per_vcpu\": %s,\n"
@@ -253,6 +254,7 @@ void report_json(FILE *f, const struct vp_report *r)
 		exits_json(f, r, k);
 	devs_json(f, r);
 	e1000_json(f, r);
+	oncpu_json(f, r);
 	cost_json(f, r);
 	fprintf(f, "}\n");
 }

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "report.h"
+#include "oncpu.h"
 #include "exit_reasons.h"
 #include "hist.h"
 
@@ -281,5 +282,6 @@ void report_table(FILE *f, const struct vp_report *r, bool hist, bool all)
 	dev_table(f, r, all);
 	fold_section(f, r);
 	e1000_section(f, r);
+	oncpu_table(f, r);
 	cost_section(f, r);
 }

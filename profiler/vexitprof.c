@@ -26,6 +26,7 @@
 #include "qmp.h"
 #include "serve.h"
 #include "diff.h"
+#include "oncpu.h"
 
 /*
  * BPF run-time statistics at the start of a profile: until our programs ran
@@ -48,6 +49,9 @@ struct profile {
 	int lockfd, stats_fd;
 	bool stats, fg_created, fg_written;
 	double t0, t_end;
+	/* --on-cpu: thread roles and symbols (kept across reports), the last profile built */
+	struct vp_oncpu_state *oncpu_st;
+	struct vp_oncpu oncpu;
 };
 
 static volatile sig_atomic_t stop;
@@ -186,6 +190,7 @@ static int attach(struct profile *p)
 	    .usdt_nop_len = p->nop_len,
 	    .exe_path = p->path,
 	    .exe_name = p->exe,
+	    .oncpu_hz = env.oncpu_hz,
 	};
 	int rc;
 
@@ -199,6 +204,14 @@ static int attach(struct profile *p)
 		rc = attacher_attach(p->at);
 	if (rc)
 		return rc;
+	if (env.oncpu_hz) {
+		/* the threads' names and QEMU's mappings now, while it surely lives */
+		p->oncpu_st = oncpu_state_new(env.pid);
+		if (!p->oncpu_st) {
+			fprintf(stderr, "vexitprof: --on-cpu: out of memory\n");
+			return VP_EXIT_ERROR;
+		}
+	}
 	p->rep.run_hook = p->at->hook;
 	p->rep.exit_tp = p->at->exit_tp;
 	p->rep.usdt = p->usdt;
@@ -264,6 +277,23 @@ static int print_report(struct profile *p, bool final)
 		return VP_EXIT_ERROR;
 	}
 	attribute(r, &s, env.qmp ? &p->mt : NULL, by_vcpu);
+	if (p->oncpu_st) {
+		oncpu_free(&p->oncpu);
+		err = oncpu_build(&p->oncpu, p->oncpu_st, r, &s, &p->at->oncpu);
+		if (err) {
+			snapshot_free(&s);
+			fprintf(stderr, "vexitprof: --on-cpu: cannot build the profile: %s\n",
+				strerror(-err));
+			return VP_EXIT_ERROR;
+		}
+		r->oncpu = &p->oncpu;
+		if (final && p->oncpu.stripped_exe)
+			fprintf(
+			    stderr,
+			    "vexitprof: %s has no symbol table (stripped): its frames are shown "
+			    "as %s+0xoffset\n",
+			    p->oncpu.stripped_exe, p->oncpu.stripped_exe);
+	}
 	cost_collect(r, p->at->skel, p->stats, p->at->trap_ns);
 	if (final && env.flamegraph && !by_vcpu) {
 		/* the flame graph's stacks start with the vCPU: the same snapshot, per vCPU */
@@ -318,6 +348,9 @@ static int profile_loop(struct profile *p)
 			break;
 		}
 		attacher_learn_vcpus(p->at);
+		/* new threads get their role while their name can still be read */
+		if (p->oncpu_st)
+			oncpu_state_refresh(p->oncpu_st);
 		if (p->stats_fd >= 0 && (now - p->t0 >= VP_STATS_WINDOW_S ||
 					 cost_run_count(p->at->skel) >= VP_STATS_RUNS)) {
 			close(p->stats_fd);
@@ -361,6 +394,8 @@ static void cleanup(struct profile *p, int rc)
 {
 	attacher_free(p->at);
 	report_free(&p->rep);
+	oncpu_free(&p->oncpu);
+	oncpu_state_free(p->oncpu_st);
 	mtree_free(&p->mt);
 	if (p->stats_fd >= 0)
 		close(p->stats_fd);

@@ -12,7 +12,7 @@ res=$("$TOP/scripts/run-baremetal" --accel kvm \
 	-- tdt=1000 icr=500 status=200 rdt=300 p80=100 | grep VEXIT-RESULT) || die "guest failed: $res"
 echo "$res"
 cat "$T_TMP/vp.err"
-check "JSON parses" jq -e '.schema == "vexitprof/1"' "$out"
+check "JSON parses" jq -e '.schema == "vexitprof/2"' "$out"
 expect_eq "source is kernel events" "$(jq -r .source "$out")" kvm
 E='.device == "e1000-mmio"'
 expect_eq "TDT writes" "$(vp_sum "$out" "$E and .offset == 14360 and .dir == \"write\"")" 1000

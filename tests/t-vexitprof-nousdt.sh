@@ -39,5 +39,5 @@ BM --qemu "$NOUSDT" \
 	-- tdt=10 >/dev/null || die "guest failed: $(cat "$T_TMP/vp.err")"
 cat "$T_TMP/vp.err"
 check "dead QMP socket: says it goes on without QMP names" grep -q 'continuing without QMP names' "$T_TMP/vp.err"
-check "dead QMP socket: JSON still written" jq -e '.schema == "vexitprof/1"' "$out"
+check "dead QMP socket: JSON still written" jq -e '.schema == "vexitprof/2"' "$out"
 check "no BPF program left attached" no_prog_left

@@ -10,7 +10,7 @@ vp_field() { jq "[.accesses[] | select($2) | .$3] | add // 0" "$1"; }
 guest_val() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 # no vexitprof BPF program may stay loaded after a run
 # IDs of loaded BPF programs with vexitprof's names.
-our_prog_ids() { { bpftool prog show 2>/dev/null | grep -E 'name (tp_kvm_|tp_sys_e|usdt_mr_|usdt_e1000|calib_up|fentry_kvm|fexit_kvm)' || true; } | cut -d: -f1 | sort; }
+our_prog_ids() { { bpftool prog show 2>/dev/null | grep -E 'name (tp_kvm_|tp_sys_e|usdt_mr_|usdt_e1000|calib_up|fentry_kvm|fexit_kvm|oncpu_sample)' || true; } | cut -d: -f1 | sort; }
 # mark_progs: remember which of them exist now (before starting a vexitprof);
 # no_prog_left: none loaded since the last mark is still there.  Programs
 # of other vexitprofs running on the host meanwhile do not count.

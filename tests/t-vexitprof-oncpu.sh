@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# vexitprof --on-cpu (TCG: no /dev/kvm needed).
+#  (a) Independent cross-check: on one iperf3 TCP guest->host run on upstream
+#      e1000, `perf record -e cpu-clock -F 499 -g -p PID` and `vexitprof
+#      --on-cpu=499` sample the same window; the five hottest QEMU functions
+#      of each are among the other's ten hottest, each with a share of
+#      samples within 5 percentage points of the other's.
+#  (b) Known answer: the TX path (xmit_seg, putsum/net_checksum_add_cont,
+#      e1000_send_packet, the tap write tun_chr_write_iter) runs under the
+#      register that triggers TX: the vCPU's TDT write without the sidecore,
+#      the sidecore thread with x-sidecore=on.
+#  (c) Bad input: a stripped QEMU, perf_event_open refused, QEMU exiting
+#      while sampled: one clear line each, the right exit code, nothing left
+#      attached.
+. "$(dirname "$0")/lib.sh"
+. "$TOP/tests/vexitprof-lib.sh"
+command -v perf >/dev/null || die "perf (linux-perf) missing: scripts/setup.sh"
+MOD=$(basename "$QEMU")
+
+# run_vm NAME NIC: iperf-tx on NIC with vexitprof --on-cpu (and perf for NAME=a)
+run_vm() {
+	local name=$1 nic=$2 dir="$T_TMP/$1"
+	mkdir -p "$dir"
+	cat >"$dir/attach.sh" <<ATT
+set -u
+setsid $VEXITPROF -p \$QEMU_PID --on-cpu=499 --json --ready-file $dir/vp.ready >$dir/vp.json 2>$dir/vp.err &
+vp=\$!
+pf=
+if [ $name = a ]; then
+	setsid perf record -e cpu-clock -F 499 -g -p \$QEMU_PID -o $dir/perf.data >$dir/perf.out 2>&1 &
+	pf=\$!
+fi
+until [ -e $dir/vp.ready ]; do kill -0 \$vp 2>/dev/null || exit 1; sleep 0.1; done
+# perf prints nothing when it is ready: give it a moment (both then run the same ~8 s)
+sleep 1
+trap 'kill -INT \$vp \$pf; wait \$vp; [ -z "\$pf" ] || wait \$pf; exit 0' INT
+touch \$VEXIT_READY_FILE
+wait
+ATT
+	timeout 400 "$TOP/scripts/vm" --workload iperf-tx --secs 8 --nic "$nic" \
+		--attach "bash $dir/attach.sh" >"$dir/vm.json" 2>"$dir/vm.err" ||
+		{ tail -20 "$dir/vm.err"; cat "$dir/vp.err" 2>/dev/null; die "scripts/vm ($nic) failed"; }
+	check "$name: guest ok" jq -e .ok "$dir/vm.json"
+	check "$name: vexitprof said nothing" test ! -s "$dir/vp.err"
+	expect_ge "$name: on-CPU samples" "$(jq .on_cpu.samples "$dir/vp.json")" 500
+}
+
+# tx_share FILE PREFIX-REGEX: the TX path's samples, and the share of them under PREFIX
+TX='(^|;)(xmit_seg|putsum|net_checksum_add_cont|e1000_send_packet|tun_chr_write_iter)(;|$)'
+tx_samples() { jq --arg tx "$TX" '[.on_cpu.stacks[] | select(.stack | test($tx)) | .samples] | add // 0' "$1"; }
+tx_under() {
+	jq --arg tx "$TX" --arg p "$2" \
+		'[.on_cpu.stacks[] | select((.stack | test($tx)) and (.stack | startswith($p))) | .samples] | add // 0' "$1"
+}
+
+mark_progs
+run_vm a e1000
+A=$T_TMP/a
+# (a) vexitprof's QEMU functions by self samples: "share% function"
+jq -r --arg m "$MOD" '.on_cpu as $o | limit(10; $o.functions[] | select(.module == $m and .self > 0)) |
+	"\(100 * .self / $o.samples) \(.function)"' "$A/vp.json" >"$A/vp.top"
+perf report -i "$A/perf.data" --no-children -g none --sort dso,sym --stdio -q 2>/dev/null >"$A/perf.txt"
+awk -v m="$MOD" '$2 == m && $3 == "[.]" && n++ < 10 { sub("%", "", $1); print $1, $4 }' "$A/perf.txt" >"$A/perf.top"
+echo "vexitprof:"; cat "$A/vp.top"; echo "perf:"; cat "$A/perf.top"
+expect_ge "a: perf's QEMU functions" "$(wc -l <"$A/perf.top")" 5
+expect_ge "a: vexitprof's QEMU functions" "$(wc -l <"$A/vp.top")" 5
+for side in vp perf; do
+	other=perf
+	[ $side = perf ] && other=vp
+	for f in $(head -5 "$A/$side.top" | awk '{print $2}'); do
+		mine=$(awk -v f="$f" '$2 == f {print $1}' "$A/$side.top")
+		theirs=$(awk -v f="$f" '$2 == f {print $1}' "$A/$other.top")
+		[ -n "$theirs" ] || die "a: $f is among $side's five hottest QEMU functions ($mine%) but not among $other's ten"
+		awk -v a="$mine" -v b="$theirs" 'BEGIN { d = a - b; exit !(d <= 5 && d >= -5) }' ||
+			die "a: $f: $side $mine%, $other $theirs%: more than 5 points apart"
+		ok "a: $f ($side top 5): $side $mine%, $other $theirs%"
+	done
+done
+# (b) without the sidecore: the vCPU's TDT write
+n=$(tx_samples "$A/vp.json")
+under=$(tx_under "$A/vp.json" "vcpu0;dispatch;e1000-mmio;TDT write;")
+expect_ge "b: TX path samples (upstream)" "$n" 20
+expect_ge "b: TX path under vcpu0's TDT write: $under of $n" "$under" "$(awk -v n="$n" 'BEGIN{print n * 0.9}')"
+check "b: the table names the context" jq -e '.on_cpu.contexts[] | select(.context == "vcpu0;dispatch;e1000-mmio;TDT write")' "$A/vp.json"
+
+# (b) with the sidecore: its thread, not the TDT write
+run_vm s e1000,x-sidecore=on
+S=$T_TMP/s
+n=$(tx_samples "$S/vp.json")
+under=$(tx_under "$S/vp.json" "sidecore-e1000;")
+tdt=$(tx_under "$S/vp.json" "vcpu0;dispatch;e1000-mmio;TDT write;")
+expect_ge "b: TX path samples (sidecore)" "$n" 20
+expect_ge "b: TX path on the sidecore thread: $under of $n" "$under" "$(awk -v n="$n" 'BEGIN{print n * 0.9}')"
+expect_le "b: TX path under the TDT write with the sidecore: $tdt of $n" "$tdt" "$(awk -v n="$n" 'BEGIN{print n * 0.1}')"
+check "a, b: nothing left attached" no_prog_left
+
+# (c) bad input, on a QEMU without scripts/vm: the test guest's kernel without its
+# initramfs boots under TCG, panics and reboots (panic=-1), and again: a vCPU always busy
+start_qemu() { # BINARY -> QPID
+	"$1" -M pc -accel tcg -m 256 -nodefaults -display none -name c,debug-threads=on \
+		-L /usr/share/seabios -L /usr/share/qemu -kernel "$BUILD/guest/vmlinuz" \
+		-append "panic=-1 quiet" &
+	QPID=$!
+	at_exit "kill $QPID 2>/dev/null || true"
+	for _ in $(seq 50); do
+		[ "$(readlink /proc/$QPID/exe 2>/dev/null)" = "$(readlink -f "$1")" ] && break
+		sleep 0.1
+	done
+}
+# stripped: module+0xoffset frames and one notice, never an empty report
+cp "$QEMU" "$T_TMP/$MOD"
+strip "$T_TMP/$MOD"
+start_qemu "$T_TMP/$MOD"
+rc=0
+"$VEXITPROF" -p $QPID --on-cpu -d 2 --json >"$T_TMP/c.json" 2>"$T_TMP/c.err" || rc=$?
+cat "$T_TMP/c.err"
+kill $QPID
+expect_eq "c: stripped: exit code" "$rc" 0
+expect_eq "c: stripped: one line on stderr" "$(wc -l <"$T_TMP/c.err")" 1
+check "c: stripped: the notice" grep -q "$MOD has no symbol table (stripped): its frames are shown as $MOD+0xoffset" "$T_TMP/c.err"
+expect_ge "c: stripped: samples" "$(jq .on_cpu.samples "$T_TMP/c.json")" 20
+check "c: stripped: JSON says so" jq -e '.on_cpu.stripped' "$T_TMP/c.json"
+check "c: stripped: QEMU frames as module+0xoffset" jq -e --arg m "$MOD" \
+	'[.on_cpu.functions[] | select(.module == $m and (.function | startswith($m + "+0x")))] | length > 0' "$T_TMP/c.json"
+# perf_event_open refused (simulated: an unprivileged user would not get this far)
+start_qemu "$QEMU"
+rc=0
+VEXITPROF_FAULT_PERF_OPEN=13 "$VEXITPROF" -p $QPID --on-cpu -d 1 >"$T_TMP/c.out" 2>"$T_TMP/c.err" || rc=$?
+cat "$T_TMP/c.err"
+expect_eq "c: refused: exit code (permission)" "$rc" 5
+expect_eq "c: refused: one line on stderr" "$(wc -l <"$T_TMP/c.err")" 1
+check "c: refused: says why" grep -q "perf_event_open (cpu-clock, CPU 0) refused: Permission denied" "$T_TMP/c.err"
+check "c: refused: nothing left attached" no_prog_left
+# QEMU exits while sampled: the report of what was seen, exit 0
+rm -f "$T_TMP/ready"
+"$VEXITPROF" -p $QPID --on-cpu --json --ready-file "$T_TMP/ready" >"$T_TMP/c.json" 2>"$T_TMP/c.err" &
+VP=$!
+for _ in $(seq 100); do [ -e "$T_TMP/ready" ] && break; sleep 0.1; done
+[ -e "$T_TMP/ready" ] || die "vexitprof never got ready"
+sleep 1.5
+kill $QPID
+rc=0
+wait $VP || rc=$?
+cat "$T_TMP/c.err"
+expect_eq "c: QEMU exited: exit code" "$rc" 0
+expect_eq "c: QEMU exited: one line on stderr" "$(wc -l <"$T_TMP/c.err")" 1
+check "c: QEMU exited: said so" grep -q "QEMU pid $QPID exited" "$T_TMP/c.err"
+expect_ge "c: QEMU exited: samples reported" "$(jq .on_cpu.samples "$T_TMP/c.json")" 20
+check "c: QEMU exited: QEMU frames named" jq -e --arg m "$MOD" \
+	'[.on_cpu.functions[] | select(.module == $m and (.function | test("\\+0x") | not))] | length > 0' "$T_TMP/c.json"
+check "c: QEMU exited: nothing left attached" no_prog_left
