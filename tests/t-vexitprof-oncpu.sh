@@ -58,7 +58,7 @@ run_vm a e1000
 A=$T_TMP/a
 # (a) vexitprof's QEMU functions by self samples: "share% function"
 jq -r --arg m "$MOD" '.on_cpu as $o | limit(10; $o.functions[] | select(.module == $m and .self > 0)) |
-	"\(100 * .self / $o.samples) \(.function)"' "$A/vp.json" >"$A/vp.top"
+	"\(10000 * .self / $o.samples | round / 100) \(.function)"' "$A/vp.json" >"$A/vp.top"
 perf report -i "$A/perf.data" --no-children -g none --sort dso,sym --stdio -q 2>/dev/null >"$A/perf.txt"
 awk -v m="$MOD" '$2 == m && $3 == "[.]" && n++ < 10 { sub("%", "", $1); print $1, $4 }' "$A/perf.txt" >"$A/perf.top"
 echo "vexitprof:"; cat "$A/vp.top"; echo "perf:"; cat "$A/perf.top"
