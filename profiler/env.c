@@ -137,6 +137,10 @@ static void check_serve(struct argp_state *state)
 			   : env.hist	    ? "--hist"
 			   : env.all	    ? "--all"
 					    : "--qmp");
+	if (env.oncpu_hz)
+		argp_error(
+		    state,
+		    "--serve does not sample (--on-cpu): profile one QEMU with -p PID --on-cpu");
 }
 
 static error_t parse_arg(int key, char *arg, struct argp_state *state)
