@@ -27,6 +27,7 @@
 
 enum diff_section {
 	DIFF_ACCESSES,	/* accesses[]: device register dir, count */
+	DIFF_ACC_TIME,	/* accesses[]: QEMU user-space time (KVM profiles only) */
 	DIFF_EXITS,	/* exits[]: reason, count */
 	DIFF_UEXITS,	/* userspace_exits[]: reason, count */
 	DIFF_FUNCTIONS, /* on_cpu.functions[]: self and total time */
@@ -87,7 +88,8 @@ struct diff_result {
 	double unit_a, unit_b; /* packets, GB or seconds of each side */
 	struct diff_line *lines[DIFF_NSECT];
 	size_t n[DIFF_NSECT];
-	bool functions; /* both sides have on_cpu data */
+	bool functions;	  /* both sides have on_cpu data */
+	bool access_time; /* both sides time the exits to QEMU per register (KVM) */
 };
 
 /*

@@ -145,8 +145,13 @@ static int compare_section(struct diff_result *r, const struct diff_profile *a,
 int diff_compare(struct diff_result *r, const struct diff_profile *a, const struct diff_profile *b)
 {
 	for (int s = 0; s < DIFF_FUNCTIONS; s++)
-		if (compare_section(r, a, b, s, 1 / r->unit_a, 1 / r->unit_b))
+		if (s != DIFF_ACC_TIME && compare_section(r, a, b, s, 1 / r->unit_a, 1 / r->unit_b))
 			return -1;
+	/* ns -> microseconds per unit */
+	r->access_time = !strcmp(a->source, "kvm") && !strcmp(b->source, "kvm");
+	if (r->access_time &&
+	    compare_section(r, a, b, DIFF_ACC_TIME, 1e-3 / r->unit_a, 1e-3 / r->unit_b))
+		return -1;
 	r->functions = a->on_cpu && b->on_cpu;
 	/* samples -> microseconds per unit */
 	if (r->functions &&

@@ -149,6 +149,9 @@ static int load_rows(struct diff_profile *p, struct json_object *root)
 		snprintf(name, sizeof(name), "%s %s %s", str(r, "device"), str(r, "register"),
 			 str(r, "dir"));
 		add_item(p, DIFF_ACCESSES, name, str(r, "device"), num(r, "count"), 0);
+		/* null without kernel events (TCG): no time to compare */
+		if (get(r, "user_ns", json_type_double))
+			add_item(p, DIFF_ACC_TIME, name, str(r, "device"), num(r, "user_ns"), 0);
 	}
 	for (size_t i = 0; i < json_object_array_length(ex); i++) {
 		struct json_object *r = json_object_array_get_idx(ex, i);

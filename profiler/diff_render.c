@@ -11,15 +11,14 @@
 
 static const char *const titles[DIFF_NSECT] = {
     [DIFF_ACCESSES] = "Device accesses",
+    [DIFF_ACC_TIME] = "QEMU time of the exits to QEMU, by device register",
     [DIFF_EXITS] = "VM exits",
     [DIFF_UEXITS] = "Exits to QEMU user space",
     [DIFF_FUNCTIONS] = "QEMU on-CPU functions (self time; with callees in parentheses)",
 };
 static const char *const json_names[DIFF_NSECT] = {
-    [DIFF_ACCESSES] = "accesses",
-    [DIFF_EXITS] = "exits",
-    [DIFF_UEXITS] = "userspace_exits",
-    [DIFF_FUNCTIONS] = "functions",
+    [DIFF_ACCESSES] = "accesses",      [DIFF_ACC_TIME] = "access_time", [DIFF_EXITS] = "exits",
+    [DIFF_UEXITS] = "userspace_exits", [DIFF_FUNCTIONS] = "functions",
 };
 
 /* Two decimals, fewer digits when large, two significant ones when tiny. */
@@ -85,7 +84,7 @@ void diff_render_text(FILE *f, const struct diff_result *r, const struct diff_pr
 	side(f, b, r->unit_b, r);
 	fputc('\n', f);
 	for (int s = 0; s < DIFF_NSECT; s++) {
-		const char *unit = s == DIFF_FUNCTIONS ? "us per " : "per ";
+		const char *unit = s == DIFF_FUNCTIONS || s == DIFF_ACC_TIME ? "us per " : "per ";
 		size_t n = r->n[s], shown = top && top < n ? top : n;
 
 		if (s == DIFF_FUNCTIONS && !r->functions) {
@@ -95,6 +94,8 @@ void diff_render_text(FILE *f, const struct diff_result *r, const struct diff_pr
 				!a->on_cpu ? a->path : b->path);
 			continue;
 		}
+		if (s == DIFF_ACC_TIME && !r->access_time)
+			continue; /* under TCG nothing times them */
 		fprintf(f, "\n%s, per %s:\n", titles[s], r->per_name);
 		if (!n)
 			fprintf(f, "  (none in either profile)\n");
@@ -155,7 +156,8 @@ void diff_render_json(FILE *f, const struct diff_result *r, const struct diff_pr
 		struct json_object *rows;
 		size_t n = r->n[s], shown = top && top < n ? top : n;
 
-		if (s == DIFF_FUNCTIONS && !r->functions) {
+		if ((s == DIFF_FUNCTIONS && !r->functions) ||
+		    (s == DIFF_ACC_TIME && !r->access_time)) {
 			json_object_object_add(root, json_names[s], NULL);
 			continue;
 		}

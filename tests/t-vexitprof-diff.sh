@@ -23,7 +23,8 @@ cd "$FIX" || die "no $FIX"
 # --- (a) known answers ------------------------------------------------------
 # a.json: 1000 packets in 2 s, per vCPU (ICR read split over two vCPUs);
 # b.json: 2000 packets in 1 s, merged.  us per packet of a function:
-# samples x 0.1 ms / packets (ns_per_sample 100000).
+# samples x 0.1 ms / packets (ns_per_sample 100000); QEMU time of a register:
+# its user_ns / packets (ICR read: (600000 + 200000) ns / 1000 in A).
 VD a.json b.json >"$T_TMP/ab.txt" 2>"$T_TMP/ab.err" || die "diff of the fixtures failed: $(cat "$T_TMP/ab.err")"
 cat >"$T_TMP/ab.want" <<'EOF'
 vexitprof diff, per packet: a.json (1000 packets, 2.00 s) -> b.json (2000 packets, 1.00 s)
@@ -35,6 +36,14 @@ Device accesses, per packet:
   e1000-mmio IMS write: 0.20 -> 0.05 per packet (-0.15, x0.25)
   serial THR write: 0.05 -> 0.00 per packet (-0.05, x0.00)
   e1000-mmio STATUS read: 0.01 -> 0.01 per packet (+0.00, x1.00)
+
+QEMU time of the exits to QEMU, by device register, per packet:
+  e1000-mmio TDT write: 5.00 -> 0.05 us per packet (-4.95, x0.01)
+  e1000-mmio ICR read: 0.80 -> 0.20 us per packet (-0.60, x0.25)
+  e1000-mmio TDH read: 0.00 -> 0.25 us per packet (+0.25, new)
+  e1000-mmio IMS write: 0.20 -> 0.05 us per packet (-0.15, x0.25)
+  serial THR write: 0.05 -> 0.00 us per packet (-0.05, x0.00)
+  e1000-mmio STATUS read: 0.01 -> 0.01 us per packet (+0.00, x1.00)
 
 VM exits, per packet:
   EPT_MISCONFIG: 1.61 -> 0.42 per packet (-1.19, x0.26)
@@ -73,7 +82,7 @@ EOF
 check "fixtures: per second, its own order" diff -u "$T_TMP/sec.want" "$T_TMP/sec.txt"
 # Counts measured elsewhere replace the e1000's: 500 and 500 packets.
 expect_eq "--packets 500,500: TDT per packet" \
-	"$(VD --packets 500,500 a.json b.json | grep 'TDT write')" \
+	"$(VD --packets 500,500 a.json b.json | grep 'TDT write: [0-9.]* -> [0-9.]* per packet')" \
 	"  e1000-mmio TDT write: 2.00 -> 0.04 per packet (-1.96, x0.02)"
 VD --json --top 2 a.json b.json >"$T_TMP/ab.json"
 expect_eq "JSON: unit" "$(jq -r .per "$T_TMP/ab.json")" packet
@@ -92,7 +101,7 @@ jq 'del(.on_cpu)' b.json >"$T_TMP/b-nocpu.json"
 VD a.json "$T_TMP/b-nocpu.json" >"$T_TMP/nocpu.txt"
 expect_eq "no on_cpu in B: one note line" \
 	"$(grep -c 'QEMU on-CPU functions: not compared, .*b-nocpu.json has no on-CPU samples' "$T_TMP/nocpu.txt")" 1
-check "no on_cpu in B: no function rows" bash -c "! grep -q 'us per packet' '$T_TMP/nocpu.txt'"
+check "no on_cpu in B: no function rows" bash -c "! grep -q 'with callees' '$T_TMP/nocpu.txt'"
 expect_eq "no on_cpu in B: JSON functions null" \
 	"$(VD --json a.json "$T_TMP/b-nocpu.json" | jq -c .functions)" null
 
@@ -294,12 +303,36 @@ expect_eq "unwritable --flamegraph: one line" "$(grep -c 'flamegraph /nonexisten
 
 # --- (b) two real runs: upstream e1000, coalescing off and on ---------------
 N=20000
-mark_progs # (programs of vexitprofs other tests start meanwhile still count: rerun then)
+# The attach command profiles QEMU and records the BPF programs this
+# vexitprof holds (its fds' prog_id), so that "nothing left attached" looks
+# at its own programs, not at those of other vexitprofs on the host.
+cat >"$T_TMP/attach.sh" <<'ATT'
+out=$1 vexitprof=$2
+"$vexitprof" -p "$QEMU_PID" --json --ready-file "$out.ready" >"$out.json" &
+vp=$!
+until [ -e "$out.ready" ]; do kill -0 $vp 2>/dev/null || exit 1; sleep 0.1; done
+cat /proc/$vp/fdinfo/* 2>/dev/null | sed -n 's/^prog_id:\s*//p' | sort -u >"$out.progs"
+trap 'kill -INT $vp' INT
+touch "$VEXIT_READY_FILE"
+while kill -0 $vp 2>/dev/null; do wait $vp; done
+ATT
 run() { # NAME NIC
 	timeout 400 "$TOP/scripts/vm" --nic "$2" --workload pktgen --count $N \
-		--attach "$VEXITPROF -p \$QEMU_PID --json --ready-file \$VEXIT_READY_FILE >$T_TMP/$1.json" \
+		--attach "bash $T_TMP/attach.sh $T_TMP/$1 $VEXITPROF" \
 		>"$T_TMP/$1.vm.json" 2>"$T_TMP/$1.vm.err" || { tail -20 "$T_TMP/$1.vm.err"; die "scripts/vm ($2) failed"; }
 	check "$1: guest sent all frames" jq -e ".ok and .result.sent == $N" "$T_TMP/$1.vm.json"
+	expect_ge "$1: vexitprof held BPF programs while profiling" "$(wc -l <"$T_TMP/$1.progs")" 5
+}
+# its_progs_left NAME: IDs of the programs NAME's vexitprof held that are still loaded
+its_progs_left() { comm -12 "$T_TMP/$1.progs" <(bpftool prog show 2>/dev/null | sed -n 's/^\([0-9]*\): .*/\1/p' | sort -u); }
+# The kernel frees a program some time after its last link and fd close
+# (RCU grace periods), so allow it 10 s.
+none_left() {
+	for _ in $(seq 100); do
+		[ -z "$(its_progs_left off)$(its_progs_left on)" ] && return 0
+		sleep 0.1
+	done
+	return 1
 }
 run off e1000,x-coalesce=off
 # Coalescing is adaptive: it holds interrupts only while the TX rate is above
@@ -310,7 +343,7 @@ run off e1000,x-coalesce=off
 # (or 3/4 of a ring), makes the direction independent of the host's load;
 # the guest's own interrupt counter below still checks it.
 run on e1000,x-coalesce=on,x-coalesce-min-pps=1,x-coalesce-max-us=20000
-check "no BPF program left attached" no_prog_left
+check "no BPF program of either vexitprof left loaded" none_left
 # The premise, from the guest's own counter: coalescing means fewer interrupts per packet.
 irq_off=$(jq '.guest.irqs / .result.sent' "$T_TMP/off.vm.json")
 irq_on=$(jq '.guest.irqs / .result.sent' "$T_TMP/on.vm.json")
@@ -323,6 +356,8 @@ VD --top 0 --json off.json on.json >diff.json
 VD --top 0 off.json on.json --flamegraph real.svg >/dev/null
 awk '/^Device accesses/ { p = 1 } p && n++ < 12' diff.txt
 expect_eq "real runs: compared per packet" "$(jq -r .per diff.json)" packet
+expect_eq "real runs (TCG): no per-register QEMU time to compare" "$(jq -c .access_time diff.json)" null
+check "real runs (TCG): and no such section" bash -c "! grep -q '^QEMU time of the exits' diff.txt"
 for reg in "ICR read" "IMC write" "IMS write"; do
 	name="e1000-mmio $reg"
 	sel="select(.device == \"e1000-mmio\" and .register == \"${reg% *}\" and .dir == \"${reg#* }\")"
