@@ -374,7 +374,8 @@ for reg in "ICR read" "IMC write" "IMS write"; do
 		awk -v g="$(jq .b <<<"$row")" -v w="$raw_b" 'BEGIN { d = g - w; if (d < 0) d = -d; exit !(d <= 1e-5 * (w > 1e-3 ? w : 1e-3)) }'
 	check "$reg: the diff says it shrank ($(jq -c '[.a, .b, .delta]' <<<"$row"))" jq -e '.delta < 0 and .b < .a' <<<"$row"
 	check "$reg: the text line says so" grep -Eq "^  $name: [0-9.]+ -> [0-9.e-]+ per packet \(-" diff.txt
-	# The differential flame graph: the QEMU time under this register shrank: blue.
+	# The differential flame graph (TCG: the rows' folded stacks weigh dispatches):
+	# this register's dispatches per packet shrank, so its leaf is blue.
 	grep -q "<title>$reg (" real.svg || die "$reg: no frame in the differential flame graph"
 	# the fill of the frame right above it: its handler "qemu" (folded stacks of the rows)
 	q=$("$PY" - real.svg "$reg" <<'EOF'
