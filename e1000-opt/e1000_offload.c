@@ -38,8 +38,8 @@
 #define UDP_HLEN        8
 #define UDP_CSUM_OFF    6
 
-/* Largest whole TSO packet: the device's TX buffer. */
-#define TSO_MAX         0x10000
+/* Largest whole TSO packet: what the 16-bit tx.size can count. */
+#define TSO_MAX         0xffff
 
 void e1000_offload_realize(E1000Offload *o, NetClientState *nc)
 {
