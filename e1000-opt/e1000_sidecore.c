@@ -267,8 +267,9 @@ static void run_tx(E1000Sidecore *sc)
  *    trapped and runs TX inline (and shadowing resumes with its own poll
  *    timer, as without the sidecore).  A tail stored between that last
  *    poll and the unmap is folded back and kicked by the shadow itself.
- *  - to the thread: the shadow's tails are watched by the thread again,
- *    and the thread polls once in case a tail moved meanwhile.
+ *  - to the thread: the shadow's tails are watched by the thread again
+ *    (a tail written to the page and not yet polled is work it finds);
+ *    trapped tail writes were all handled inline, under the BQL.
  */
 static bool set_inline(E1000Sidecore *sc, bool inline_tx)
 {
@@ -283,7 +284,11 @@ static bool set_inline(E1000Sidecore *sc, bool inline_tx)
         sc->shadow->external_poller = !inline_tx;
     }
     if (inline_tx) {
-        if (runstate_is_running()) {
+        /*
+         * Only work that was asked for: an extra pass over a hostile ring
+         * (TDLEN 0, TDT beyond it) would send frames again.
+         */
+        if (runstate_is_running() && has_work(sc)) {
             run_tx(sc);
         }
         if (sc->shadow) {
@@ -293,8 +298,6 @@ static bool set_inline(E1000Sidecore *sc, bool inline_tx)
         a->backoff_ns = now - a->mode_since_ns < ADAPT_GOOD_NS ?
                         MIN(a->backoff_ns * 2, ADAPT_BACKOFF_MAX) :
                         ADAPT_BACKOFF_MIN;
-    } else {
-        qatomic_set(&sc->kicked, true);
     }
     bql_unlock();
     sc->switches++;
