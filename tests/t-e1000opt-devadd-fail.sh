@@ -25,7 +25,7 @@ FAILMMAP_FILE=$ff LD_PRELOAD=$so "$QEMU" -L /usr/share/qemu -L /usr/share/seabio
 	2>"$T_TMP/qemu.err" &
 qpid=$!
 trap 'kill $qpid 2>/dev/null; wait $qpid 2>/dev/null' EXIT
-ADD='device_add {"driver":"e1000","id":"f0","netdev":"n0","romfile":"","x-coalesce":true,"x-shadow-regs":true,"x-sidecore":true}'
+ADD='device_add {"driver":"e1000","id":"f0","netdev":"n0","romfile":"","x-coalesce":true,"x-shadow-regs":true,"x-sidecore":"on"}'
 present() { qmp "$sock" 'qom-list {"path":"/machine/peripheral"}' | jq -r '[.[] | select(.name == "f0")] | length'; }
 # Arm the injection only once QEMU is up: the ROM blobs the machine sets
 # up at start-up (e.g. etc/acpi/rsdp, also a 4 KiB RAM region) take the same

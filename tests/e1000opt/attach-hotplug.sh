@@ -53,7 +53,7 @@ rec rx_during "$(($(tap_stat rx_packets) - rx_before))"
 rec qom_gone "$(qmp "$QMPS" "qom-list {\"path\":\"/machine/peripheral\"}" | jq -r --arg id "$ID" '[.[] | select(.name == $id)] | length')"
 
 # Plug a new one in (the guest's driver probes it) and pull it again, idle.
-q "device_add {\"driver\":\"e1000\",\"id\":\"$ID\",\"netdev\":\"net0\",\"x-coalesce\":true,\"x-shadow-regs\":true,\"x-sidecore\":true}"
+q "device_add {\"driver\":\"e1000\",\"id\":\"$ID\",\"netdev\":\"net0\",\"x-coalesce\":true,\"x-shadow-regs\":true,\"x-sidecore\":\"on\"}"
 sleep 2
 rec threads_replugged "$(sidecore_threads "$QEMU_PID")"
 q "device_del {\"id\":\"$ID\"}" "@event DEVICE_DELETED 30"
