@@ -38,6 +38,17 @@ static __always_inline int vp_running_vcpu_id(void);
 /* set by user space before load */
 const volatile __u32 targ_tgid = 0;
 const volatile __u32 run_hook = VP_HOOK_FENTRY; /* enum vp_run_hook */
+/*
+ * 0: count only, no clock reads (vexitprof --serve without --timing).  Every
+ * timestamp is then 1, not 0 (which the handlers read as "nothing open"), so
+ * they take the same paths and count the same; all durations are 0.
+ */
+const volatile __u32 timing = 1;
+
+static __always_inline __u64 vp_now(void)
+{
+	return timing ? bpf_ktime_get_ns() : 1;
+}
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -120,7 +131,7 @@ int tp_kvm_exit(struct trace_event_raw_kvm_exit___vp *ctx)
 
 	if (!vp_ours(&tk))
 		return 0;
-	return vp_handle_kvm_exit(tk, bpf_ktime_get_ns(), ctx->vcpu_id, ctx->isa, ctx->exit_reason);
+	return vp_handle_kvm_exit(tk, vp_now(), ctx->vcpu_id, ctx->isa, ctx->exit_reason);
 }
 
 /* TP_PROTO(struct kvm_vcpu *vcpu, bool immediate_exit) (older kernels: vcpu only) */
@@ -131,7 +142,7 @@ int BPF_PROG(tp_kvm_entry, struct kvm_vcpu___vp *vcpu)
 
 	if (!vp_ours(&tk))
 		return 0;
-	return vp_handle_kvm_entry(tk, bpf_ktime_get_ns(), vcpu->vcpu_id);
+	return vp_handle_kvm_entry(tk, vp_now(), vcpu->vcpu_id);
 }
 
 /* Up to 8 bytes of an access's data (what the classic record's val holds). */
@@ -200,7 +211,7 @@ int BPF_PROG(tp_kvm_userspace_exit, __u32 reason, int err)
 	if (!vp_ours(&tk))
 		return 0;
 	if (run_hook == VP_HOOK_KVM_FPU)
-		return vp_handle_run_return(tk, bpf_ktime_get_ns(), reason, err);
+		return vp_handle_run_return(tk, vp_now(), reason, err);
 	return vp_handle_uexit(tk, reason, err);
 }
 
@@ -216,7 +227,7 @@ int BPF_PROG(tp_kvm_fpu, int load)
 
 	if (!load || !vp_ours(&tk))
 		return 0;
-	return vp_handle_run_enter(tk, bpf_ktime_get_ns(), -1, VP_VCPU_LOOKUP);
+	return vp_handle_run_enter(tk, vp_now(), -1, VP_VCPU_LOOKUP);
 }
 
 SEC("tp_btf/kvm_set_irq")
@@ -257,7 +268,7 @@ int BPF_PROG(fentry_kvm_run, struct kvm_vcpu___vp *vcpu)
 
 	if (!vp_ours(&tk))
 		return 0;
-	return vp_handle_run_enter(tk, bpf_ktime_get_ns(), -1, vcpu->vcpu_id);
+	return vp_handle_run_enter(tk, vp_now(), -1, vcpu->vcpu_id);
 }
 
 /* kvm_vcpu_ioctl traces kvm_userspace_exit(vcpu->run->exit_reason, r) right after this returns */
@@ -268,7 +279,7 @@ int BPF_PROG(fexit_kvm_run, struct kvm_vcpu___vp *vcpu, int ret)
 
 	if (!vp_ours(&tk))
 		return 0;
-	return vp_handle_run_return(tk, bpf_ktime_get_ns(), vcpu->run->exit_reason, ret);
+	return vp_handle_run_return(tk, vp_now(), vcpu->run->exit_reason, ret);
 }
 
 /* Fallback KVM_RUN boundaries (see the top of this file) */
@@ -279,7 +290,7 @@ int tp_sys_enter_ioctl(struct trace_event_raw_sys_enter *ctx)
 
 	if (!vp_ours(&tk) || (__u32)ctx->args[1] != VP_KVM_RUN)
 		return 0;
-	return vp_handle_run_enter(tk, bpf_ktime_get_ns(), (__s32)ctx->args[0], -1);
+	return vp_handle_run_enter(tk, vp_now(), (__s32)ctx->args[0], -1);
 }
 
 SEC("tp/syscalls/sys_exit_ioctl")
@@ -289,7 +300,7 @@ int tp_sys_exit_ioctl(struct trace_event_raw_sys_exit *ctx)
 
 	if (!vp_ours(&tk))
 		return 0;
-	return vp_handle_run_exit(tk, bpf_ktime_get_ns());
+	return vp_handle_run_exit(tk, vp_now());
 }
 
 /*

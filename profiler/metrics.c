@@ -25,6 +25,7 @@
  * differently once QEMU's pairing is learned): counters never go down.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,7 @@ struct slot {
 	char reg[64];
 	unsigned int dir;
 	unsigned long long base[SV_NR];
+	unsigned long long v_other[SV_NR]; /* groups: their "other" this update */
 };
 
 /* a register (or a device's "other" when reg is NULL) summed over the report's rows */
@@ -68,6 +70,21 @@ struct metrics_vm {
 	/* the previous update's registers and counts (slots' baselines come from here) */
 	struct slot *prev;
 	size_t n_prev;
+	/*
+	 * The (vcpu, device, dir) with an "other" series of their own, and the
+	 * exit reasons with series: admitted while the budget allows, for the
+	 * VM's life; the rest are counted in device="other" / reason="other".
+	 */
+	struct slot *groups; /* reg unused; base: what device="other" had shown of it */
+	size_t n_groups;
+	struct slot *prev_groups; /* the previous update's group totals (in base) */
+	size_t n_prev_groups;
+	struct exit_key {
+		int vcpu;
+		unsigned int isa, reason;
+		bool qemu;
+	} * reasons;
+	size_t n_reasons;
 	struct metric_sample *smp;
 	size_t n_smp;
 	struct last *lt; /* open addressing, lt_cap a power of 2 */
@@ -111,6 +128,9 @@ void metrics_vm_free(struct metrics_vm *m)
 	free(m->lt);
 	free(m->slots);
 	free(m->prev);
+	free(m->groups);
+	free(m->prev_groups);
+	free(m->reasons);
 	free(m);
 }
 
@@ -524,36 +544,168 @@ static void remember(struct metrics_vm *m, const struct agg *a, size_t n, struct
 	m->n_prev = k;
 }
 
+static struct slot *group_of(struct slot *g, size_t n, int vcpu, const char *device,
+			     unsigned int dir)
+{
+	for (size_t i = 0; i < n; i++)
+		if (g[i].vcpu == vcpu && g[i].dir == dir && !strcmp(g[i].device, device))
+			return &g[i];
+	return NULL;
+}
+
+/* the groups' totals now: (vcpu, device, dir) with every row's counts, fold rows included */
+static struct slot *group_totals(const struct agg *a, size_t n, size_t *ng)
+{
+	struct slot *g = calloc(n ? n : 1, sizeof(*g)), *x;
+
+	*ng = 0;
+	for (size_t i = 0; g && i < n; i++) {
+		x = group_of(g, *ng, a[i].vcpu, a[i].device, a[i].dir);
+		if (!x) {
+			x = &g[(*ng)++];
+			x->vcpu = a[i].vcpu;
+			x->dir = a[i].dir;
+			snprintf(x->device, sizeof(x->device), "%s", a[i].device);
+		}
+		for (int j = 0; j < SV_NR; j++)
+			x->base[j] += a[i].v[j];
+	}
+	return g;
+}
+
+static int cmp_group_count_desc(const void *a, const void *b)
+{
+	const struct slot *x = a, *y = b;
+
+	return x->base[SV_COUNT] != y->base[SV_COUNT]
+		   ? (x->base[SV_COUNT] > y->base[SV_COUNT] ? -1 : 1)
+		   : 0;
+}
+
+static size_t group_slots(const struct metrics_vm *m, const struct slot *g)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->n_slots; i++)
+		n += m->slots[i].vcpu == g->vcpu && m->slots[i].dir == g->dir &&
+		     !strcmp(m->slots[i].device, g->device);
+	return n;
+}
+
+/* g loses its series: its slots go too (what they showed returns to device="other") */
+static void evict_group(struct metrics_vm *m, struct slot *g)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < m->n_slots; i++)
+		if (!(m->slots[i].vcpu == g->vcpu && m->slots[i].dir == g->dir &&
+		      !strcmp(m->slots[i].device, g->device)))
+			m->slots[k++] = m->slots[i];
+	m->n_slots = k;
+	*g = m->groups[--m->n_groups];
+}
+
 /*
- * Hand out slots (busiest first) within the limits, then emit every slot and
- * every "other".  used: series already spent on this VM.  Returns how many
- * registers were left in "other" by the limits.
+ * Groups ((vcpu, device, dir), each with an "other" series) get series
+ * busiest first within the budget, a busier one taking the place of the least
+ * busy (with its slots) by the same margin as registers; a group admitted
+ * later starts from what device="other" had shown of it.  Returns the budget
+ * left, or LONG_MIN if out of memory.
+ */
+static long groups(struct metrics_vm *m, const struct slot *gt, size_t ngt, long budget, int cost,
+		   const struct metrics_opts *o)
+{
+	struct slot *cand = malloc((ngt ? ngt : 1) * sizeof(*cand));
+	size_t nc = 0;
+
+	if (!cand)
+		return LONG_MIN;
+	for (size_t i = 0; i < ngt; i++)
+		if (!group_of(m->groups, m->n_groups, gt[i].vcpu, gt[i].device, gt[i].dir))
+			cand[nc++] = gt[i];
+	qsort(cand, nc, sizeof(*cand), cmp_group_count_desc);
+	for (size_t i = 0; i < nc; i++) {
+		struct slot *g = NULL, *p;
+		char l[1024], key[1100];
+
+		if (budget < cost) {
+			/* the least busy admitted group, if cand[i] is busier by the margin */
+			struct slot *w = NULL;
+			unsigned long long wc = 0;
+
+			for (size_t k = 0; k < m->n_groups; k++) {
+				const struct slot *now =
+				    group_of((struct slot *)gt, ngt, m->groups[k].vcpu,
+					     m->groups[k].device, m->groups[k].dir);
+				unsigned long long c = now ? now->base[SV_COUNT] : 0;
+
+				if (!w || c < wc)
+					w = &m->groups[k], wc = c;
+			}
+			if (!w || cand[i].base[SV_COUNT] <= wc + wc / 2 + 16)
+				break;
+			budget += (long)(1 + group_slots(m, w)) * cost;
+			evict_group(m, w);
+		}
+		g = realloc(m->groups, (m->n_groups + 1) * sizeof(*g));
+		if (!g) {
+			free(cand);
+			return LONG_MIN;
+		}
+		m->groups = g;
+		g = &m->groups[m->n_groups++];
+		*g = cand[i];
+		memset(g->base, 0, sizeof(g->base));
+		p = group_of(m->prev_groups, m->n_prev_groups, g->vcpu, g->device, g->dir);
+		if (p)
+			memcpy(g->base, p->base, sizeof(g->base));
+		budget -= cost;
+		/* its "other" series starts over */
+		reg_labels(m, l, sizeof(l), o, g->vcpu, g->device, "other", g->dir);
+		for (int f = MF_ACCESSES; f <= MF_QEMU_SECONDS; f++) {
+			snprintf(key, sizeof(key), "%d|%d|%s", f, MS_NONE, l);
+			clamp_reset(m, key);
+		}
+	}
+	free(cand);
+	return budget;
+}
+
+/*
+ * Within the VM's series budget (max_series - used, device="other" read and
+ * write reserved): groups (see groups(); at most half of the budget), then
+ * slots in the admitted groups (busiest first, see the top).  Emits every slot, every group's
+ * "other" (its total minus what its slots show minus its baseline) and device="other" (the groups
+ * without series, plus the admitted groups' baselines).  Returns how many registers have no series
+ * of their own.
  */
 static int registers(struct build *b, const struct vp_report *r, const struct metrics_opts *o,
 		     int used)
 {
 	struct metrics_vm *m = b->m;
-	size_t n = 0, n_cand = 0, n_oth = 0;
-	struct agg *a = aggregate(r, &n), **cand;
-	struct other *os;
+	size_t n = 0, n_cand = 0, n_dev = 0, ngt = 0;
+	struct agg *a = aggregate(r, &n), **cand = NULL;
+	struct slot *gt = NULL;
+	struct other dev[2];
 	int folded = 0, cost = reg_series(r, o);
-	long budget;
+	long budget = (long)o->max_series - used - 2L * cost;
 
+	gt = a ? group_totals(a, n, &ngt) : NULL;
 	cand = calloc(n + 1, sizeof(*cand));
-	os = calloc(n + m->n_slots + 1, sizeof(*os));
-	if (!a || !cand || !os) {
-		b->err = -ENOMEM;
-		goto out;
-	}
-	/* every (vcpu, device, dir) keeps an "other", so the budget reserves it first */
-	for (size_t i = 0; i < m->n_slots; i++)
-		other_of(os, &n_oth, m->slots[i].vcpu, m->slots[i].device, m->slots[i].dir);
-	for (size_t i = 0; i < n; i++)
-		other_of(os, &n_oth, a[i].vcpu, a[i].device, a[i].dir);
-	budget = (long)o->max_series - used - (long)(n_oth + m->n_slots) * cost;
-	for (size_t i = 0; i < n; i++)
-		if (!a[i].fold && !find_slot(m, &a[i]))
+	if (!a || !gt || !cand)
+		goto oom;
+	/* groups may take half of the budget, registers the rest */
+	if (groups(m, gt, ngt, budget / 2 - (long)m->n_groups * cost, cost, o) == LONG_MIN)
+		goto oom;
+	budget -= (long)(m->n_groups + m->n_slots) * cost;
+	for (size_t i = 0; i < n; i++) {
+		if (a[i].fold || find_slot(m, &a[i]))
+			continue;
+		if (group_of(m->groups, m->n_groups, a[i].vcpu, a[i].device, a[i].dir))
 			cand[n_cand++] = &a[i];
+		else
+			folded++;
+	}
 	qsort(cand, n_cand, sizeof(*cand), cmp_agg_count_desc);
 	for (size_t i = 0; i < n_cand; i++) {
 		struct agg *c = cand[i];
@@ -562,10 +714,8 @@ static int registers(struct build *b, const struct vp_report *r, const struct me
 		if (dev_slots(m, c->vcpu, c->device) < (size_t)o->max_registers) {
 			if (budget >= cost) {
 				s = new_slot(m);
-				if (!s) {
-					b->err = -ENOMEM;
-					goto out;
-				}
+				if (!s)
+					goto oom;
 				budget -= cost;
 			} else {
 				s = weakest_slot(m, c, true, a, n);
@@ -579,10 +729,20 @@ static int registers(struct build *b, const struct vp_report *r, const struct me
 		}
 		take_slot(m, s, c, o);
 	}
-	/* the slots' series, their rows' rest into "other" */
+	/* the groups' "other" start as their totals less their baselines; slots take theirs */
+	for (size_t i = 0; i < m->n_groups; i++) {
+		struct slot *g = &m->groups[i];
+		const struct slot *t = group_of(gt, ngt, g->vcpu, g->device, g->dir);
+
+		for (int j = 0; j < SV_NR; j++) {
+			unsigned long long tot = t ? t->base[j] : 0;
+
+			g->v_other[j] = tot > g->base[j] ? tot - g->base[j] : 0;
+		}
+	}
 	for (size_t i = 0; i < m->n_slots; i++) {
 		struct slot *s = &m->slots[i];
-		struct other *ot = other_of(os, &n_oth, s->vcpu, s->device, s->dir);
+		struct slot *g = group_of(m->groups, m->n_groups, s->vcpu, s->device, s->dir);
 		unsigned long long v[SV_NR] = {};
 		struct agg key = {
 		    .vcpu = s->vcpu, .device = s->device, .reg = s->reg, .dir = s->dir};
@@ -592,25 +752,38 @@ static int registers(struct build *b, const struct vp_report *r, const struct me
 			unsigned long long now = row ? row->v[j] : 0;
 
 			v[j] = now > s->base[j] ? now - s->base[j] : 0;
-			ot->v[j] += now > s->base[j] ? s->base[j] : now;
+			if (g)
+				g->v_other[j] = g->v_other[j] > v[j] ? g->v_other[j] - v[j] : 0;
 		}
 		emit_reg(b, r, o, s->vcpu, s->device, s->reg, s->dir, v);
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (!a[i].fold && find_slot(m, &a[i]))
-			continue;
-		struct other *ot = other_of(os, &n_oth, a[i].vcpu, a[i].device, a[i].dir);
+	for (size_t i = 0; i < m->n_groups; i++)
+		emit_reg(b, r, o, m->groups[i].vcpu, m->groups[i].device, "other", m->groups[i].dir,
+			 m->groups[i].v_other);
+	/* device="other": groups without series, and the admitted groups' baselines */
+	for (size_t i = 0; i < ngt; i++) {
+		struct slot *g =
+		    group_of(m->groups, m->n_groups, gt[i].vcpu, gt[i].device, gt[i].dir);
+		struct other *ot = other_of(dev, &n_dev, VP_ALL_VCPUS, "other", gt[i].dir);
 
 		for (int j = 0; j < SV_NR; j++)
-			ot->v[j] += a[i].v[j];
+			ot->v[j] += g ? (gt[i].base[j] < g->base[j] ? gt[i].base[j] : g->base[j])
+				      : gt[i].base[j];
 	}
-	for (size_t i = 0; i < n_oth; i++)
-		emit_reg(b, r, o, os[i].vcpu, os[i].device, "other", os[i].dir, os[i].v);
+	for (size_t i = 0; i < n_dev; i++)
+		emit_reg(b, r, o, dev[i].vcpu, "other", "other", dev[i].dir, dev[i].v);
 	remember(m, a, n, b);
+	free(m->prev_groups);
+	m->prev_groups = gt;
+	m->n_prev_groups = ngt;
+	gt = NULL;
+	goto out;
+oom:
+	b->err = -ENOMEM;
 out:
+	free(gt);
 	free(a);
 	free(cand);
-	free(os);
 	return folded;
 }
 
@@ -677,12 +850,50 @@ static void emit_hist(struct build *b, enum metric_family f, const char *l, cons
 }
 
 /* Exits by reason; returns the series they took. */
+static int cmp_exit_count_desc(const void *a, const void *b)
+{
+	const struct exit_agg *x = a, *y = b;
+
+	return x->count != y->count ? (x->count > y->count ? -1 : 1) : 0;
+}
+
+static bool reason_admitted(struct metrics_vm *m, const struct exit_agg *e, long *budget, int cost,
+			    int *err)
+{
+	struct exit_key *k;
+
+	for (size_t i = 0; i < m->n_reasons; i++)
+		if (m->reasons[i].vcpu == e->vcpu && m->reasons[i].isa == e->isa &&
+		    m->reasons[i].reason == e->reason && m->reasons[i].qemu == e->qemu)
+			return true;
+	if (*budget < cost)
+		return false;
+	k = realloc(m->reasons, (m->n_reasons + 1) * sizeof(*k));
+	if (!k) {
+		*err = -ENOMEM;
+		return false;
+	}
+	m->reasons = k;
+	m->reasons[m->n_reasons++] =
+	    (struct exit_key){.vcpu = e->vcpu, .isa = e->isa, .reason = e->reason, .qemu = e->qemu};
+	*budget -= cost;
+	return true;
+}
+
+/*
+ * Exits by reason, within half the VM's remaining series budget: reasons get
+ * series busiest first, for the VM's life; the rest are counted in
+ * reason="other" (isa="other").  Returns the series they took.
+ */
 static int exits(struct build *b, const struct vp_report *r, const struct vp_snapshot *s,
-		 const struct metrics_opts *o)
+		 const struct metrics_opts *o, int used)
 {
 	size_t n = 0, max = s->n_exits + s->n_uexits;
-	struct exit_agg *e = calloc(max ? max : 1, sizeof(*e));
-	int series = 0;
+	/* + the two "other" rows, kernel and QEMU */
+	struct exit_agg *e = calloc(max + 2, sizeof(*e)), oth[2] = {};
+	int series = 0, cost = 1 + (o->timing ? bucket_series() : 0);
+	long budget = ((long)o->max_series - used) / 2 - 2L * cost;
+	bool has_oth[2] = {};
 
 	if (!e) {
 		b->err = -ENOMEM;
@@ -707,16 +918,40 @@ static int exits(struct build *b, const struct vp_report *r, const struct vp_sna
 		for (int j = 0; j < VP_HIST_SLOTS; j++)
 			a->hist[j] += x->v.hist[j];
 	}
+	qsort(e, n, sizeof(*e), cmp_exit_count_desc);
+	budget -= (long)b->m->n_reasons * cost;
+	for (size_t i = 0; i < n; i++) {
+		struct exit_agg *x = &oth[e[i].qemu];
+
+		if (reason_admitted(b->m, &e[i], &budget, cost, &b->err))
+			continue;
+		has_oth[e[i].qemu] = true;
+		x->qemu = e[i].qemu;
+		x->vcpu = VP_ALL_VCPUS;
+		x->count += e[i].count;
+		x->ns += e[i].ns;
+		for (int j = 0; j < VP_HIST_SLOTS; j++)
+			x->hist[j] += e[i].hist[j];
+		e[i].count = ~0ULL; /* counted in "other" */
+	}
+	for (int q = 0; q < 2; q++)
+		if (has_oth[q])
+			e[n++] = oth[q];
 	for (size_t i = 0; i < n; i++) {
 		char l[1024], nb[64];
-		const char *rn = e[i].qemu
-				     ? uexit_reason_name(e[i].reason, nb, sizeof(nb))
-				     : exit_reason_name(e[i].isa, e[i].reason, nb, sizeof(nb));
+		bool other; /* the last rows: the "other" ones */
+		const char *rn;
 
+		if (e[i].count == ~0ULL)
+			continue;
+		other = i >= n - has_oth[0] - has_oth[1];
+		rn = other	 ? "other"
+		     : e[i].qemu ? uexit_reason_name(e[i].reason, nb, sizeof(nb))
+				 : exit_reason_name(e[i].isa, e[i].reason, nb, sizeof(nb));
 		base_labels(b->m, l, sizeof(l));
 		vcpu_lbl(l, sizeof(l), e[i].vcpu, o);
 		if (!e[i].qemu)
-			add_label(l, sizeof(l), "isa", isa_name(e[i].isa));
+			add_label(l, sizeof(l), "isa", other ? "other" : isa_name(e[i].isa));
 		add_label(l, sizeof(l), "reason", rn);
 		emit(b, e[i].qemu ? MF_QEMU_EXITS : MF_EXITS, MS_NONE, l, e[i].count, true);
 		series++;
@@ -794,7 +1029,7 @@ int metrics_vm_update(struct metrics_vm *m, const struct vp_report *r, const str
 	int used, folded;
 
 	used = vm_figures(&b, r, trap_ns);
-	used += exits(&b, r, s, o);
+	used += exits(&b, r, s, o, used);
 	folded = registers(&b, r, o, used);
 	base_labels(m, base, sizeof(base));
 	emit(&b, MF_SERIES, MS_NONE, base, b.n + 3, false);

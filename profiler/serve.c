@@ -209,6 +209,8 @@ static int vm_attach(struct vm *v)
 	    .verbose = env.verbose,
 	    .exe_path = v->path,
 	    .exe_name = v->exe,
+	    /* counting by default: no clock reads in the kernel's programs */
+	    .untimed = !env.timing,
 	};
 
 	if (!env.no_usdt) {
