@@ -279,6 +279,11 @@ static bool set_inline(E1000Sidecore *sc, bool inline_tx)
     if (!sidecore_lock(sc)) {
         return false;
     }
+    if (inline_tx && !runstate_is_running() && has_work(sc)) {
+        /* Handed to the thread, which does it once the VM runs again. */
+        bql_unlock();
+        return true;
+    }
     qatomic_set(&sc->inline_tx, inline_tx);
     if (sc->shadow) {
         sc->shadow->external_poller = !inline_tx;
@@ -288,7 +293,7 @@ static bool set_inline(E1000Sidecore *sc, bool inline_tx)
          * Only work that was asked for: an extra pass over a hostile ring
          * (TDLEN 0, TDT beyond it) would send frames again.
          */
-        if (runstate_is_running() && has_work(sc)) {
+        if (has_work(sc)) {
             run_tx(sc);
         }
         if (sc->shadow) {
