@@ -25,6 +25,11 @@ struct seg {
 
 struct module {
 	char *path;
+	/*
+	 * /proc/PID/map_files/START-END of one of its mappings: the file QEMU
+	 * mapped even when path now names another one (rebuilt, replaced).
+	 */
+	char mapped[96];
 	const char *base;
 	bool loaded, has_symtab, ok;
 	struct sym *syms;
@@ -149,7 +154,9 @@ static void load_module(struct module *m)
 	m->loaded = true;
 	if (elf_version(EV_CURRENT) == EV_NONE)
 		return;
-	fd = open(m->path, O_RDONLY | O_CLOEXEC);
+	fd = m->mapped[0] ? open(m->mapped, O_RDONLY | O_CLOEXEC) : -1;
+	if (fd < 0)
+		fd = open(m->path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
 	e = elf_begin(fd, ELF_C_READ, NULL);
@@ -252,6 +259,10 @@ int syms_refresh(struct vp_syms *s)
 			if (del)
 				*del = 0;
 			maps[n].mod = mod_index(s, file);
+			if (maps[n].mod >= 0 && !s->mods[maps[n].mod].mapped[0])
+				snprintf(s->mods[maps[n].mod].mapped,
+					 sizeof(s->mods[maps[n].mod].mapped),
+					 "/proc/%d/map_files/%llx-%llx", s->pid, start, end);
 		} else if (file[0] == '[') {
 			maps[n].mod = mod_index(s, file);
 			if (maps[n].mod >= 0)

@@ -16,6 +16,12 @@
 . "$TOP/tests/vexitprof-lib.sh"
 command -v perf >/dev/null || die "perf (linux-perf) missing: scripts/setup.sh"
 MOD=$(basename "$QEMU")
+# A copy of QEMU of our own (scripts/vm runs $VEXIT_QEMU): a rebuild of build/ while
+# the test runs must not change the file perf and vexitprof read symbols from.
+mkdir "$T_TMP/bin"
+cp "$QEMU" "$T_TMP/bin/$MOD"
+QEMU=$T_TMP/bin/$MOD
+export VEXIT_QEMU=$QEMU
 
 # run_vm NAME NIC: iperf-tx on NIC with vexitprof --on-cpu (and perf for NAME=a)
 run_vm() {
