@@ -88,13 +88,18 @@ def post(c, descs, bufs):
         c.vm.memwrite(c.tx_base + i * DESC_SIZE, d)
 
 
-def run_tx(c, descs, bufs, ndesc=64):
+def run_tx(c, descs, bufs, ndesc=64, want=0):
+    """Post, kick, wait for TDH, DD on every descriptor and (the frames
+    can reach the stream socket after TDH moved, e.g. from the sidecore)
+    for at least `want` frames; returns the frames."""
     c.tx_setup(ndesc=ndesc)
     post(c, descs, bufs)
     c.nic.w(TDT, len(descs) % ndesc)
     c.wait_tdh(len(descs) % ndesc)
     for i in range(len(descs)):
         c.ok(c.tx_desc_at(i)["sta"] & TXD_STA_DD, "descriptor %d written back (DD)" % i)
+    if want:
+        c.wait(lambda: c.vm.frame_count() >= want, "%d frames" % want)
     c.drain()
     return c.vm.take_frames()
 
@@ -122,7 +127,8 @@ def test_off_tso_software(c):
     pay = payload(3000)
     pkt = tcp_packet(pay)
     frames = run_tx(c, [ctx_desc(paylen=len(pay)),
-                        lambda a: data_desc(a, len(pkt))], [None, pkt])
+                        lambda a: data_desc(a, len(pkt))], [None, pkt],
+                    want=6)
     c.eq(len(frames), 6, "frames (5 x 536 + 320)")
     check_segments(c, frames, pay, 536)
     c.alive_and_idle()
@@ -136,7 +142,7 @@ def test_off_csum_insert(c):
     frames = run_tx(c, [ctx_desc(tse=False, paylen=0),
                         lambda a: data_desc(a, len(pkt), tse=False,
                                             popts=POPTS_TXSM)],
-                    [None, bytes(pkt)])
+                    [None, bytes(pkt)], want=1)
     c.eq(len(frames), 1, "one frame")
     check_segments(c, frames, pay, 1500)
     c.alive_and_idle()
