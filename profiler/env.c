@@ -2,6 +2,7 @@
 /* vexitprof's options: argp table, parsing and the checks between options. */
 #include <argp.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include "env.h"
@@ -108,14 +109,14 @@ static double parse_sec(const char *arg, struct argp_state *state)
 	return v;
 }
 
-static int parse_int(const char *arg, const char *what, int min, struct argp_state *state)
+static int parse_int(const char *arg, const char *what, int min, int max, struct argp_state *state)
 {
 	char *end;
 	long v;
 
 	errno = 0;
 	v = strtol(arg, &end, 10);
-	if (errno || *end || !*arg || v < min || v > 1000000)
+	if (errno || *end || !*arg || v < min || v > max)
 		argp_error(state, "invalid %s: %s", what, arg);
 	return (int)v;
 }
@@ -147,7 +148,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 {
 	switch (key) {
 	case 'p':
-		env.pid = parse_int(arg, "pid", 1, state);
+		env.pid = parse_int(arg, "pid", 1, INT_MAX, state);
 		if (env.n_pids == (int)(sizeof(env.pids) / sizeof(env.pids[0])))
 			argp_error(state, "too many -p");
 		env.pids[env.n_pids++] = env.pid;
@@ -164,11 +165,11 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		env.timing = true;
 		break;
 	case OPT_MAX_REGISTERS:
-		env.max_registers = parse_int(arg, "--max-registers", 1, state);
+		env.max_registers = parse_int(arg, "--max-registers", 1, 1000000, state);
 		break;
 	case OPT_MAX_SERIES:
-		env.max_series =
-		    parse_int(arg, "--max-series (at least 100)", METRICS_MIN_SERIES, state);
+		env.max_series = parse_int(arg, "--max-series (at least 100)", METRICS_MIN_SERIES,
+					   1000000, state);
 		break;
 	case 'd':
 		env.duration = parse_sec(arg, state);

@@ -115,6 +115,34 @@ static void refresh(struct vm *v)
 	v->read_failed = err;
 }
 
+/*
+ * A scrape within SERVE_CACHE_S of the last one in the same format gets its
+ * body again: a burst of scrapes (many Prometheus servers, a client polling
+ * in a loop) reads the maps once and keeps the lock free for attaching.
+ */
+#define SERVE_CACHE_S 0.2
+
+static struct {
+	char *body;
+	size_t len;
+	double t;
+	bool om;
+} cache;
+
+static char *cached(bool om, size_t *len)
+{
+	char *b;
+
+	if (!cache.body || cache.om != om || mono() - cache.t >= SERVE_CACHE_S)
+		return NULL;
+	b = malloc(cache.len ? cache.len : 1);
+	if (b) {
+		memcpy(b, cache.body, cache.len);
+		*len = cache.len;
+	}
+	return b;
+}
+
 static char *render(bool om, size_t *len, void *arg)
 {
 	struct metrics_daemon md;
@@ -123,6 +151,11 @@ static char *render(bool om, size_t *len, void *arg)
 
 	(void)arg;
 	pthread_mutex_lock(&d.lock);
+	body = cached(om, len);
+	if (body) {
+		pthread_mutex_unlock(&d.lock);
+		return body;
+	}
 	ms = calloc(d.n + 1, sizeof(*ms));
 	if (ms) {
 		md = (struct metrics_daemon){.attach_failures = d.attach_failures};
@@ -135,6 +168,18 @@ static char *render(bool om, size_t *len, void *arg)
 			ms[i] = d.vms[i]->m;
 		}
 		body = metrics_render(ms, d.n, &md, om, len);
+	}
+	if (body) {
+		char *c = malloc(*len ? *len : 1);
+
+		if (c) {
+			memcpy(c, body, *len);
+			free(cache.body);
+			cache.body = c;
+			cache.len = *len;
+			cache.om = om;
+			cache.t = mono();
+		}
 	}
 	pthread_mutex_unlock(&d.lock);
 	free(ms);
@@ -301,6 +346,7 @@ static void found(int pid, void *arg)
 	if (vms) {
 		d.vms = vms;
 		d.vms[d.n++] = v;
+		cache.t = -SERVE_CACHE_S; /* the next scrape shows the new VM */
 	}
 	pthread_mutex_unlock(&d.lock);
 	if (!vms) {
@@ -331,6 +377,7 @@ static void reap(void)
 			attacher_detach(v->at);
 			refresh(v);
 			v->exited = now;
+			cache.t = -SERVE_CACHE_S; /* the next scrape shows the final counts */
 			fprintf(stderr,
 				"vexitprof: VM %s (QEMU pid %d) exited: detached; its final counts "
 				"are served for %.0f s\n",
@@ -338,6 +385,7 @@ static void reap(void)
 			i++;
 		} else if (now - v->exited >= SERVE_LINGER_S) {
 			d.vms[i] = d.vms[--d.n];
+			cache.t = -SERVE_CACHE_S;
 			/* under the lock: freeing drops the pid's thread table scrapes read */
 			vm_free(v);
 		} else {
@@ -419,6 +467,7 @@ int serve_main(volatile sig_atomic_t *stop)
 		vm_free(d.vms[i]);
 	free(d.vms);
 	free(d.failed);
+	free(cache.body);
 	if (env.ready_file)
 		unlink(env.ready_file);
 	fprintf(stderr, "vexitprof: stopped serving; everything detached\n");
