@@ -261,6 +261,18 @@ def summary(out, conf, quick, reps, fresh=True):
         md += ["![request/response latency](ablation-latency.svg)", ""]
     md += ["Flamegraphs (pktgen-60, one run per configuration): " +
            ", ".join(f"[{c}](flamegraphs/{c}.svg)" for c in order if os.path.exists(os.path.join(out, "flamegraphs", c + ".svg"))), ""]
+    ddir = os.path.join(out, "diffs")
+    if os.path.isdir(ddir):
+        # written by ablation.sh (vexitprof diff): each stage against the previous
+        # step of the cumulative series and against virtio-net
+        links = []
+        for t in sorted(f for f in os.listdir(ddir) if f.endswith(".txt")):
+            b = t[:-4]
+            svg = f" ([flame graph](diffs/{b}.svg))" if os.path.exists(os.path.join(ddir, b + ".svg")) else ""
+            links.append(f"[{b.replace('.vs-', ' vs ')}](diffs/{t}){svg}")
+        if links:
+            md += ["Per-stage diffs (`vexitprof diff`, pktgen-60, per packet of the host side of the tap): " +
+                   ", ".join(links), ""]
     md += ["Raw rows: [ablation.csv](ablation.csv). Regenerate this page without rerunning: "
            "`scripts/ablation-report.py --summary results`.", ""]
     open(os.path.join(out, "ablation.md"), "w").write("\n".join(md))
