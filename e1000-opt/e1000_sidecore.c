@@ -184,7 +184,7 @@ static bool adapt_sample(E1000Sidecore *sc, int64_t period_ns)
     if (!a->sample_ns && !watch_open(sc)) {
         a->broken = true;
         warn_report_once("e1000: x-sidecore=auto cannot read the threads' "
-                         "run-queue wait (/proc/self/task/*/schedstat); "
+                         "run-queue wait (/proc/self/task/TID/schedstat); "
                          "TX stays inline");
         return false;
     }
@@ -549,6 +549,7 @@ bool e1000_sidecore_claim_tx(E1000Sidecore *sc)
         /* Tell the thread there is TX to watch; wake it if it parked. */
         if (!qatomic_read(&sc->inline_busy)) {
             qatomic_set(&sc->inline_busy, true);
+            /* Pairs with the smp_mb() in watch_inline(). */
             smp_mb();
             if (qatomic_read(&sc->inline_idle)) {
                 qemu_event_set(&sc->wake);
