@@ -76,6 +76,14 @@ apt-get update -qq
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "setup: installing ${missing[*]}"
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	# Debian's prometheus package enables and starts a server on :9090; the
+	# tests run their own on loopback, so one we just installed is stopped
+	# and disabled again (one that was installed before is left alone).
+	if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null &&
+		systemctl is-enabled prometheus >/dev/null 2>&1; then
+		echo "setup: disabling the prometheus service the package enabled (the tests start their own)"
+		systemctl disable --now prometheus >/dev/null 2>&1 || true
+	fi
 fi
 if [ $meson_ok -eq 0 ] || [ $pycotap_ok -eq 0 ]; then
 	echo "setup: installing ${BPO_PKGS[*]} from bookworm-backports"
