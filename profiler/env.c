@@ -26,6 +26,8 @@ static const char doc[] =
     "  vexitprof -p PID -d 10 --json > out.json            # 10 s, JSON (profiler/JSON.md)\n"
     "  vexitprof -p PID -d 10 --flamegraph exits.svg       # SVG flame graph\n"
     "  vexitprof -p PID -i 1                               # live table every second\n"
+    "  vexitprof -p PID -d 10 --on-cpu                     # + where QEMU's CPU time goes\n"
+    "  vexitprof diff A.json B.json                        # compare two profiles (diff --help)\n"
     "  vexitprof --serve 127.0.0.1:9477                    # every QEMU on the host, for "
     "Prometheus\n";
 
