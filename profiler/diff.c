@@ -141,6 +141,13 @@ static int write_graph(const struct diff_result *r, const struct diff_profile *a
 				g.only_a, a->path, b->path);
 	}
 	diff_graph_free(&g);
+	if (err == -ENODATA) {
+		fprintf(stderr,
+			"vexitprof diff: --flamegraph: %s has no folded stacks (\"stacks\": "
+			"written by a vexitprof before this one); record it again\n",
+			a->has_row_stacks ? b->path : a->path);
+		return VP_DIFF_EXIT_NOTJSON;
+	}
 	if (err) {
 		fprintf(stderr, "vexitprof diff: --flamegraph %s: %s\n", opt.flamegraph,
 			strerror(-err));

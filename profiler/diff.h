@@ -59,7 +59,12 @@ struct diff_profile {
 	double ns_per_sample;	       /* on_cpu */
 	struct diff_stack *cpu_stacks; /* on_cpu.stacks */
 	size_t n_cpu_stacks;
-	struct json_object *root; /* the rows the folded stacks are rebuilt from */
+	/* "stacks": the rows' folded stacks as vexitprof decided them (absent before vexitprof/2) */
+	bool has_row_stacks;
+	bool row_stacks_ns; /* weights are ns, else dispatches */
+	struct diff_stack *row_stacks;
+	size_t n_row_stacks;
+	struct json_object *root;
 };
 
 /* Read and check path: 0, or an exit code after one line on stderr. */

@@ -210,6 +210,38 @@ static int load_on_cpu(struct diff_profile *p, struct json_object *root)
 	return 0;
 }
 
+/* The rows' folded stacks ("stacks"), when the profile has them. */
+static int load_row_stacks(struct diff_profile *p, struct json_object *root)
+{
+	struct json_object *st, *fo, *v;
+	char w[48];
+	int err;
+
+	if (!json_object_object_get_ex(root, "stacks", &st))
+		return 0; /* vexitprof/1: --flamegraph says so if asked */
+	if ((err = need(p, root, "", "stacks", json_type_object, &st)) ||
+	    (err = need(p, st, "stacks", "unit", json_type_string, &v)) ||
+	    (err = need(p, st, "stacks", "folded", json_type_array, &fo)))
+		return err;
+	p->has_row_stacks = true;
+	p->row_stacks_ns = !strcmp(json_object_get_string(v), "ns");
+	p->n_row_stacks = json_object_array_length(fo);
+	p->row_stacks = calloc(p->n_row_stacks + 1, sizeof(*p->row_stacks));
+	if (!p->row_stacks)
+		return FAIL(1, p, "out of memory");
+	for (size_t i = 0; i < p->n_row_stacks; i++) {
+		struct json_object *s = json_object_array_get_idx(fo, i), *x;
+
+		snprintf(w, sizeof(w), "stacks.folded[%zu]", i);
+		if ((err = need(p, s, w, "stack", json_type_string, &x)) ||
+		    (err = need(p, s, w, "weight", json_type_double, &x)))
+			return err;
+		p->row_stacks[i].frames = xstrdup(str(s, "stack"));
+		p->row_stacks[i].weight = num(s, "weight");
+	}
+	return 0;
+}
+
 /* Packets and bytes the e1000 probes counted; unknown without them. */
 static void load_e1000(struct diff_profile *p, struct json_object *root)
 {
@@ -335,7 +367,7 @@ int diff_load(struct diff_profile *p, const char *path)
 		return FAIL(VP_DIFF_EXIT_NOTJSON, p,
 			    "not a vexitprof profile: \"e1000\" is not an object or null");
 	load_e1000(p, root);
-	if ((err = load_rows(p, root)))
+	if ((err = load_rows(p, root)) || (err = load_row_stacks(p, root)))
 		return err;
 	return load_on_cpu(p, root);
 }
@@ -424,6 +456,9 @@ void diff_profile_free(struct diff_profile *p)
 	for (size_t i = 0; i < p->n_cpu_stacks; i++)
 		free(p->cpu_stacks[i].frames);
 	free(p->cpu_stacks);
+	for (size_t i = 0; i < p->n_row_stacks; i++)
+		free(p->row_stacks[i].frames);
+	free(p->row_stacks);
 	free(p->schema);
 	free(p->qemu);
 	free(p->source);

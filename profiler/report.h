@@ -189,6 +189,8 @@ const char *run_hook_name(int hook);
 void report_json(FILE *f, const struct vp_report *r);
 /* Folded stacks "vcpu;reason;device;register;handler weight", weight in ns (count when no time). */
 void report_folded(FILE *f, const struct vp_report *r);
+/* One stack spelled as --folded prints it, without its weight (malloc'd; NULL: out of memory). */
+char *report_stack_line(const struct vp_stack *s);
 /* The stacks as an SVG flame graph in path: 0 or -errno. */
 int report_flamegraph(const char *path, const struct vp_report *r);
 #endif

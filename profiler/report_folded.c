@@ -23,6 +23,20 @@ static void frame(char *dst, size_t len, const char *src)
 	dst[i] = 0;
 }
 
+char *report_stack_line(const struct vp_stack *s)
+{
+	char v[16], f[5][80], *line;
+
+	frame(f[0], sizeof(f[0]), vcpu_label(s->vcpu, VP_VCPU_FOLDED, v, sizeof(v)));
+	frame(f[1], sizeof(f[1]), s->reason);
+	frame(f[2], sizeof(f[2]), s->device);
+	frame(f[3], sizeof(f[3]), s->reg);
+	frame(f[4], sizeof(f[4]), s->handler);
+	if (asprintf(&line, "%s;%s;%s;%s;%s", f[0], f[1], f[2], f[3], f[4]) < 0)
+		return NULL;
+	return line;
+}
+
 /* r's stacks as flamegraph input; NULL when out of memory */
 static struct fg_stack *fg_stacks(const struct vp_report *r, size_t *n)
 {
@@ -41,18 +55,12 @@ static struct fg_stack *fg_stacks(const struct vp_report *r, size_t *n)
 	}
 	fs = calloc(r->n_stacks + 1, sizeof(*fs));
 	for (size_t i = 0; fs && i < r->n_stacks; i++) {
-		const struct vp_stack *s = &r->stacks[i];
-		char v[16], f[5][80], *line;
+		char *line = report_stack_line(&r->stacks[i]);
 
-		frame(f[0], sizeof(f[0]), vcpu_label(s->vcpu, VP_VCPU_FOLDED, v, sizeof(v)));
-		frame(f[1], sizeof(f[1]), s->reason);
-		frame(f[2], sizeof(f[2]), s->device);
-		frame(f[3], sizeof(f[3]), s->reg);
-		frame(f[4], sizeof(f[4]), s->handler);
-		if (asprintf(&line, "%s;%s;%s;%s;%s", f[0], f[1], f[2], f[3], f[4]) < 0)
+		if (!line)
 			continue;
 		fs[*n].frames = line;
-		fs[(*n)++].weight = s->weight;
+		fs[(*n)++].weight = r->stacks[i].weight;
 	}
 	return fs;
 }

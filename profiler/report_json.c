@@ -5,6 +5,7 @@
  * version; renaming or removing one bumps it.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include "report.h"
 #include "oncpu.h"
 #include "exit_reasons.h"
@@ -237,6 +238,26 @@ static void cost_json(FILE *f, const struct vp_report *r)
 	fprintf(f, "%s]}\n", n ? "\n  " : "");
 }
 
+/* attribute.c's folded stacks as --folded spells them (vexitprof diff draws from them) */
+static void stacks_json(FILE *f, const struct vp_report *r)
+{
+	size_t n = 0;
+
+	fprintf(f, "  \"stacks\": {\"unit\": \"%s\", \"folded\": [",
+		r->stacks_time ? "ns" : "dispatches");
+	for (size_t i = 0; i < r->n_stacks; i++) {
+		char *line = report_stack_line(&r->stacks[i]);
+
+		if (!line)
+			continue;
+		fprintf(f, "%s\n    {\"stack\": ", n++ ? "," : "");
+		jstr(f, line);
+		fprintf(f, ", \"weight\": %llu}", r->stacks[i].weight);
+		free(line);
+	}
+	fprintf(f, "%s]},\n", n ? "\n  " : "");
+}
+
 void report_json(FILE *f, const struct vp_report *r)
 {
 	fprintf(f, "{\n  \"schema\": \"vexitprof/2\",\n  \"pid\": %d,\n  \"qemu\": ", r->pid);
@@ -253,6 +274,7 @@ void report_json(FILE *f, const struct vp_report *r)
 	for (int k = 0; k < VP_EXIT_KINDS; k++)
 		exits_json(f, r, k);
 	devs_json(f, r);
+	stacks_json(f, r);
 	e1000_json(f, r);
 	oncpu_json(f, r);
 	cost_json(f, r);
