@@ -166,6 +166,30 @@ static int load_rows(struct diff_profile *p, struct json_object *root)
 	return 0;
 }
 
+/* Folded stacks {"stack": ..., WEIGHT_KEY: N} of the array arr (NULL: none) in *out. */
+static int load_stacks(struct diff_profile *p, struct json_object *arr, const char *where,
+		       const char *weight_key, struct diff_stack **out, size_t *n)
+{
+	char w[48];
+	int err;
+
+	*n = arr ? json_object_array_length(arr) : 0;
+	*out = calloc(*n + 1, sizeof(**out));
+	if (!*out)
+		return FAIL(1, p, "out of memory");
+	for (size_t i = 0; i < *n; i++) {
+		struct json_object *s = json_object_array_get_idx(arr, i), *x;
+
+		snprintf(w, sizeof(w), "%s[%zu]", where, i);
+		if ((err = need(p, s, w, "stack", json_type_string, &x)) ||
+		    (err = need(p, s, w, weight_key, json_type_double, &x)))
+			return err;
+		(*out)[i].frames = xstrdup(str(s, "stack"));
+		(*out)[i].weight = num(s, weight_key);
+	}
+	return 0;
+}
+
 /* on_cpu (optional): {"ns_per_sample", "functions": [...], "stacks": [...]} */
 static int load_on_cpu(struct diff_profile *p, struct json_object *root)
 {
@@ -193,28 +217,13 @@ static int load_on_cpu(struct diff_profile *p, struct json_object *root)
 			 num(f, "total"));
 	}
 	sts = get(oc, "stacks", json_type_array);
-	p->n_cpu_stacks = sts ? json_object_array_length(sts) : 0;
-	p->cpu_stacks = calloc(p->n_cpu_stacks + 1, sizeof(*p->cpu_stacks));
-	if (!p->cpu_stacks)
-		return FAIL(1, p, "out of memory");
-	for (size_t i = 0; i < p->n_cpu_stacks; i++) {
-		struct json_object *s = json_object_array_get_idx(sts, i), *x;
-
-		snprintf(w, sizeof(w), "on_cpu.stacks[%zu]", i);
-		if ((err = need(p, s, w, "stack", json_type_string, &x)) ||
-		    (err = need(p, s, w, "samples", json_type_double, &x)))
-			return err;
-		p->cpu_stacks[i].frames = xstrdup(str(s, "stack"));
-		p->cpu_stacks[i].weight = num(s, "samples");
-	}
-	return 0;
+	return load_stacks(p, sts, "on_cpu.stacks", "samples", &p->cpu_stacks, &p->n_cpu_stacks);
 }
 
 /* The rows' folded stacks ("stacks"), when the profile has them. */
 static int load_row_stacks(struct diff_profile *p, struct json_object *root)
 {
 	struct json_object *st, *fo, *v;
-	char w[48];
 	int err;
 
 	if (!json_object_object_get_ex(root, "stacks", &st))
@@ -225,21 +234,7 @@ static int load_row_stacks(struct diff_profile *p, struct json_object *root)
 		return err;
 	p->has_row_stacks = true;
 	p->row_stacks_ns = !strcmp(json_object_get_string(v), "ns");
-	p->n_row_stacks = json_object_array_length(fo);
-	p->row_stacks = calloc(p->n_row_stacks + 1, sizeof(*p->row_stacks));
-	if (!p->row_stacks)
-		return FAIL(1, p, "out of memory");
-	for (size_t i = 0; i < p->n_row_stacks; i++) {
-		struct json_object *s = json_object_array_get_idx(fo, i), *x;
-
-		snprintf(w, sizeof(w), "stacks.folded[%zu]", i);
-		if ((err = need(p, s, w, "stack", json_type_string, &x)) ||
-		    (err = need(p, s, w, "weight", json_type_double, &x)))
-			return err;
-		p->row_stacks[i].frames = xstrdup(str(s, "stack"));
-		p->row_stacks[i].weight = num(s, "weight");
-	}
-	return 0;
+	return load_stacks(p, fo, "stacks.folded", "weight", &p->row_stacks, &p->n_row_stacks);
 }
 
 /* Packets and bytes the e1000 probes counted; unknown without them. */

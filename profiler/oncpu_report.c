@@ -65,22 +65,6 @@ void oncpu_table(FILE *f, const struct vp_report *r)
 		fprintf(f, "  ... %zu more contexts\n", o->n_ctxs - TOP_CONTEXTS);
 }
 
-static void jstr(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = *s;
-
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
-
 void oncpu_json(FILE *f, const struct vp_report *r)
 {
 	const struct vp_oncpu *o = r->oncpu;
@@ -95,7 +79,7 @@ void oncpu_json(FILE *f, const struct vp_report *r)
 		"\"ns_per_sample\": %.1f, \"cpu_ns\": %.0f, \"stripped\": %s, \"module\": ",
 		o->hz, o->samples, o->dropped, o->ns_per_sample, o->samples * o->ns_per_sample,
 		o->stripped_exe ? "true" : "false");
-	jstr(f, o->exe ? o->exe : "");
+	report_json_str(f, o->exe ? o->exe : "");
 	if (pk)
 		fprintf(f, ", \"ns_per_packet\": %.1f", o->samples * o->ns_per_sample / pk);
 	else
@@ -103,9 +87,9 @@ void oncpu_json(FILE *f, const struct vp_report *r)
 	fprintf(f, ",\n    \"functions\": [");
 	for (size_t i = 0; i < o->n_fns; i++) {
 		fprintf(f, "%s\n      {\"function\": ", i ? "," : "");
-		jstr(f, o->fns[i].function);
+		report_json_str(f, o->fns[i].function);
 		fprintf(f, ", \"module\": ");
-		jstr(f, o->fns[i].module);
+		report_json_str(f, o->fns[i].module);
 		fprintf(f, ", \"self\": %llu, \"total\": %llu}", o->fns[i].self, o->fns[i].total);
 	}
 	fprintf(f, "],\n    \"contexts\": [");
@@ -113,11 +97,11 @@ void oncpu_json(FILE *f, const struct vp_report *r)
 		const struct vp_oncpu_ctx *c = &o->ctxs[i];
 
 		fprintf(f, "%s\n      {\"context\": ", i ? "," : "");
-		jstr(f, c->name);
+		report_json_str(f, c->name);
 		fprintf(f, ", \"samples\": %llu, \"top\": [", c->samples);
 		for (int t = 0; t < VP_ONCPU_CTX_TOP && c->top[t]; t++) {
 			fprintf(f, "%s{\"function\": ", t ? ", " : "");
-			jstr(f, c->top[t]);
+			report_json_str(f, c->top[t]);
 			fprintf(f, ", \"self\": %llu}", c->top_self[t]);
 		}
 		fprintf(f, "]}");
@@ -125,7 +109,7 @@ void oncpu_json(FILE *f, const struct vp_report *r)
 	fprintf(f, "],\n    \"stacks\": [");
 	for (size_t i = 0; i < o->n_stacks; i++) {
 		fprintf(f, "%s\n      {\"stack\": ", i ? "," : "");
-		jstr(f, o->stacks[i].line);
+		report_json_str(f, o->stacks[i].line);
 		fprintf(f, ", \"samples\": %llu}", o->stacks[i].samples);
 	}
 	fprintf(f, "]},\n");

@@ -187,6 +187,8 @@ bool report_next_fold(const struct vp_report *r, size_t *i, const struct vp_dev_
 void report_table(FILE *f, const struct vp_report *r, bool hist, bool all);
 const char *run_hook_name(int hook);
 void report_json(FILE *f, const struct vp_report *r);
+/* s as a JSON string, quotes and escapes included (the JSON renderers share it) */
+void report_json_str(FILE *f, const char *s);
 /* Folded stacks "vcpu;reason;device;register;handler weight", weight in ns (count when no time). */
 void report_folded(FILE *f, const struct vp_report *r);
 /* One stack spelled as --folded prints it, without its weight (malloc'd; NULL: out of memory). */

@@ -11,22 +11,6 @@
 #include "exit_reasons.h"
 #include "hist.h"
 
-static void jstr(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = *s;
-
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
-
 static void jvcpu(FILE *f, int vcpu)
 {
 	char b[16];
@@ -112,7 +96,7 @@ static void exits_json(FILE *f, const struct vp_report *r, enum vp_exit_kind kin
 		if (op->has_isa)
 			fprintf(f, ", \"isa\": \"%s\"", isa_name(e->isa));
 		fprintf(f, ", \"reason\": ");
-		jstr(f, op->reason_name(e, b, sizeof(b)));
+		report_json_str(f, op->reason_name(e, b, sizeof(b)));
 		jcount(f, r, e->reason, e->count, e->timed);
 		fprintf(f, "\"%s\": %llu, ", op->json_ns_key, e->ns);
 		if (op->has_user)
@@ -130,9 +114,9 @@ static void devs_json(FILE *f, const struct vp_report *r)
 
 		jrow(f, i, d->vcpu);
 		fprintf(f, ", \"device\": ");
-		jstr(f, d->device);
+		report_json_str(f, d->device);
 		fprintf(f, ", \"register\": ");
-		jstr(f, d->reg);
+		report_json_str(f, d->reg);
 		fprintf(f, ", \"dir\": \"%s\", \"space\": \"%s\", \"addr\": ", dir_name(d->dir),
 			d->space == VP_PIO ? "pio" : "mmio");
 		jnum(f, d->addr_known, d->addr);
@@ -225,7 +209,7 @@ static void cost_json(FILE *f, const struct vp_report *r)
 	for (size_t i = 0; report_next_fold(r, &i, &d, &total, &kept); i++) {
 		jrow(f, n++, d->vcpu);
 		fprintf(f, ", \"device\": ");
-		jstr(f, d->device);
+		report_json_str(f, d->device);
 		fprintf(f,
 			", \"dir\": \"%s\", \"space\": \"%s\", \"folded\": %llu, \"total\": %llu, "
 			"\"rows_kept\": %zu, \"cap\": ",
@@ -251,7 +235,7 @@ static void stacks_json(FILE *f, const struct vp_report *r)
 		if (!line)
 			continue;
 		fprintf(f, "%s\n    {\"stack\": ", n++ ? "," : "");
-		jstr(f, line);
+		report_json_str(f, line);
 		fprintf(f, ", \"weight\": %llu}", r->stacks[i].weight);
 		free(line);
 	}
@@ -261,7 +245,7 @@ static void stacks_json(FILE *f, const struct vp_report *r)
 void report_json(FILE *f, const struct vp_report *r)
 {
 	fprintf(f, "{\n  \"schema\": \"vexitprof/2\",\n  \"pid\": %d,\n  \"qemu\": ", r->pid);
-	jstr(f, r->exe);
+	report_json_str(f, r->exe);
 	fprintf(f,
 		",\n  \"duration_s\": %.6f,\n  \"vcpus\": %d,\n  \"per_vcpu\": %s,\n"
 		"  \"usdt\": %s,\n  \"e1000_usdt\": %s,\n  \"exit_tracepoints\": %s,\n"
