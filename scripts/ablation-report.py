@@ -196,8 +196,10 @@ def summary(out, conf, quick, reps, fresh=True):
            "dispatch is a uprobe hit, whose cost vexitprof measures at start and reports in every "
            "profile, so throughput is lower than without the "
            "profiler (see vexitprof-overhead.md), most for the configurations with the most "
-           "trapped MMIO per packet. The x-sidecore thread needs a host CPU of its own: on a "
-           "2-CPU host running a TCG vCPU it competes with the vCPU and the main loop.", ""]
+           "trapped MMIO per packet. With x-sidecore=on the sidecore thread needs a host CPU of "
+           "its own: on a 2-CPU host running a TCG vCPU it competes with the vCPU and the main "
+           "loop; x-sidecore=auto runs TX on it only while the threads' run-queue wait says a "
+           "CPU is free, else inline (the configuration's spec says which mode it ran).", ""]
 
     if "pktgen-60" in wls:
         md += ["## Headline: pktgen TX, 60-byte frames", "",
