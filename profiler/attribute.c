@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "fnv.h"
 #include "report.h"
 #include "snapshot.h"
 #include "regnames.h"
@@ -40,20 +41,9 @@ struct ix {
 	size_t cap, n;
 };
 
-static uint64_t hash(uint64_t h, const void *p, size_t len)
-{
-	const unsigned char *c = p;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ c[i]) * 0x100000001b3ULL;
-	return h;
-}
-
-#define HASH0 0xcbf29ce484222325ULL
-
 static uint64_t hash_str(uint64_t h, const char *s)
 {
-	return hash(h, s, strlen(s) + 1);
+	return vp_fnv(h, s, strlen(s) + 1);
 }
 
 /* Slots with hash h, in probe order: *it starts at 0; returns the row, or -1 at an empty slot. */
@@ -169,7 +159,7 @@ static void add_exit(struct ctx *c, enum vp_exit_kind kind, __u32 key_vcpu_, __u
 {
 	struct vp_exit_rows *rows = &c->r->ex[kind];
 	int vcpu = key_vcpu(c, key_vcpu_);
-	uint64_t h = hash(hash(hash(HASH0, &vcpu, sizeof(vcpu)), &isa, 4), &reason, 4);
+	uint64_t h = vp_fnv(vp_fnv(vp_fnv(VP_FNV0, &vcpu, sizeof(vcpu)), &isa, 4), &reason, 4);
 	struct vp_exit_row *row;
 	bool added;
 
@@ -192,7 +182,7 @@ static struct name_ent *mr_ent(struct ctx *c, __u64 mr)
 	size_t it = 0;
 	long i;
 
-	while ((i = ix_next(&c->names_ix, hash(HASH0, &mr, sizeof(mr)), &it)) >= 0)
+	while ((i = ix_next(&c->names_ix, vp_fnv(VP_FNV0, &mr, sizeof(mr)), &it)) >= 0)
 		if (c->s->names[i].k == mr)
 			return &c->names[i];
 	return NULL;
@@ -236,15 +226,15 @@ static void index_names(struct ctx *c)
 			c->names[i].space = VP_MMIO;
 		else
 			c->names[i].space = -1;
-		ix_add(&c->names_ix, hash(HASH0, &s->names[i].k, sizeof(__u64)), i);
+		ix_add(&c->names_ix, vp_fnv(VP_FNV0, &s->names[i].k, sizeof(__u64)), i);
 	}
 	for (size_t i = 0; i < s->n_gpa; i++) {
 		struct name_ent *e = mr_ent(c, s->gpa[i].v.mr);
 
 		if (e)
 			e->space = s->gpa[i].k.space;
-		ix_add(&c->gpa_ix, hash(hash(HASH0, &s->gpa[i].k.addr, 8), &s->gpa[i].k.space, 4),
-		       i);
+		ix_add(&c->gpa_ix,
+		       vp_fnv(vp_fnv(VP_FNV0, &s->gpa[i].k.addr, 8), &s->gpa[i].k.space, 4), i);
 	}
 }
 
@@ -253,7 +243,7 @@ static struct vp_dev_row *dev_row(struct ctx *c, int vcpu, const char *device, c
 {
 	struct vp_report *r = c->r;
 	uint64_t h = hash_str(
-	    hash_str(hash(hash(HASH0, &vcpu, sizeof(vcpu)), &dir, sizeof(dir)), device), reg);
+	    hash_str(vp_fnv(vp_fnv(VP_FNV0, &vcpu, sizeof(vcpu)), &dir, sizeof(dir)), device), reg);
 	struct vp_dev_row *row;
 	bool added;
 
@@ -302,7 +292,7 @@ static bool resolve(struct ctx *c, unsigned int space, __u64 addr, char *dev, si
 	long i;
 
 	/* the region QEMU dispatched this very address to (learned by pairing) */
-	while ((i = ix_next(&c->gpa_ix, hash(hash(HASH0, &addr, 8), &space, 4), &it)) >= 0) {
+	while ((i = ix_next(&c->gpa_ix, vp_fnv(vp_fnv(VP_FNV0, &addr, 8), &space, 4), &it)) >= 0) {
 		const struct vp_snap_gpa *g = &c->s->gpa[i];
 		const char *n;
 

@@ -27,6 +27,7 @@
 #include <linux/perf_event.h>
 #include <sys/syscall.h>
 #include <bpf/libbpf.h>
+#include "fnv.h"
 #include "oncpu.h"
 #include "report.h"
 #include "snapshot.h"
@@ -256,17 +257,6 @@ struct index {
 	size_t *at, cap, n;
 };
 
-static uint64_t hash_bytes(uint64_t h, const void *p, size_t len)
-{
-	const unsigned char *c = p;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ c[i]) * 0x100000001b3ULL;
-	return h;
-}
-
-#define HASH0 0xcbf29ce484222325ULL
-
 static int index_grow(struct index *x)
 {
 	struct index n = {.cap = x->cap ? 2 * x->cap : 1024};
@@ -341,8 +331,7 @@ struct build {
 
 static long fn_index(struct build *b, const char *function, const char *module)
 {
-	uint64_t h =
-	    hash_bytes(hash_bytes(HASH0, &function, sizeof(function)), &module, sizeof(module));
+	uint64_t h = vp_fnv(vp_fnv(VP_FNV0, &function, sizeof(function)), &module, sizeof(module));
 	struct vp_oncpu *o = b->o;
 	struct vp_oncpu_fn *p;
 	size_t it = 0;
@@ -364,7 +353,7 @@ static long fn_index(struct build *b, const char *function, const char *module)
 
 static long ctx_index(struct build *b, const char *name)
 {
-	uint64_t h = hash_bytes(HASH0, name, strlen(name));
+	uint64_t h = vp_fnv(VP_FNV0, name, strlen(name));
 	struct vp_oncpu *o = b->o;
 	struct vp_oncpu_ctx *p;
 	struct ctx_fns *q;
