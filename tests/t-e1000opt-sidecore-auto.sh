@@ -23,8 +23,10 @@
 #  - busy: >= 90% of the phase's frames inline (threads other than
 #    sidecore-*), and, if phase 0 was checked, the switch to inline
 #    counted in the phase;
-#  - idle phases: the switch to the sidecore counted, and >= 50% of the
-#    phase's frames on the sidecore thread.  Only where the host really
+#  - idle phases: the switch to the sidecore counted (auto probes it), and,
+#    with 3 or more host CPUs (on 2, the TCG vCPU and the main loop leave
+#    none free, and auto rightly stays inline), >= 50% of the phase's
+#    frames on the sidecore thread.  Only where the host really
 #    was idle: if processes other than QEMU used more than 0.3 CPUs
 #    (/proc/stat minus QEMU's /proc/PID/stat) during an idle phase, auto
 #    may rightly keep TX inline there; those checks are not made and the
@@ -150,7 +152,15 @@ for p in 0 1 2; do
 		busy_host+=("phase $p: $oth CPUs")
 	else
 		expect_ge "idle $p: switches to the sidecore" "$(bt "switch[$p, 1]")" 1
-		expect_ge "idle $p: frames on the sidecore >= 50%" "$side" $(((side + inl) / 2))
+		if [ "$(nproc)" -ge 3 ]; then
+			expect_ge "idle $p: frames on the sidecore >= 50%" "$side" $(((side + inl) / 2))
+		else
+			# The TCG vCPU thread takes one CPU whole and the main loop part of
+			# the other: no CPU is free for a third busy thread, so auto's
+			# probes rightly end inline (seen on an idle 2-CPU host: 3.5% on
+			# the sidecore, 4 probes).  Its share is only reported.
+			echo "  note: idle $p: share on the sidecore not required with $(nproc) CPUs (no CPU free beside the TCG vCPU and the main loop): $side of $((side + inl))"
+		fi
 	fi
 done
 [ ${#busy_host[@]} -eq 0 ] ||
