@@ -160,6 +160,8 @@ struct vp_mtree;
 void attribute(struct vp_report *r, const struct vp_snapshot *s, const struct vp_mtree *mt,
 	       bool per_vcpu);
 void report_free(struct vp_report *r);
+/* dst = src's header (pid, counters, cost, oncpu ...) without src's rows, which dst must not free */
+void report_copy_header(struct vp_report *dst, const struct vp_report *src);
 
 /* How each output names a row's vCPU: one rule, three spellings. */
 enum vp_vcpu_style {

@@ -297,9 +297,7 @@ static int print_report(struct profile *p, bool final)
 	cost_collect(r, p->at->skel, p->stats, p->at->trap_ns);
 	if (final && env.flamegraph && !by_vcpu) {
 		/* the flame graph's stacks start with the vCPU: the same snapshot, per vCPU */
-		fg = *r;
-		memset(fg.ex, 0, sizeof(fg.ex));
-		fg.devs = NULL, fg.stacks = NULL;
+		report_copy_header(&fg, r);
 		attribute(&fg, &s, env.qmp ? &p->mt : NULL, true);
 	}
 	snapshot_free(&s);
