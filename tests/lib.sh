@@ -90,3 +90,15 @@ trap 'kill -INT \$bp 2>/dev/null' INT
 while kill -0 \$bp 2>/dev/null; do wait \$bp; done
 EOF
 }
+
+# start_exec BINARY ARGS...: run BINARY in the background (killed at exit)
+# and set QPID once the child has exec'd it (until then /proc/PID/exe is bash).
+start_exec() {
+	"$@" &
+	QPID=$!
+	at_exit "kill $QPID 2>/dev/null || true"
+	for _ in $(seq 50); do
+		[ "$(readlink /proc/$QPID/exe 2>/dev/null)" = "$(readlink -f "$1")" ] && break
+		sleep 0.1
+	done
+}

@@ -16,14 +16,7 @@ run_vp() {
 
 # an idle QEMU is enough for everything here
 start_qemu() { # BINARY -> sets QPID
-	"$1" -M none -nodefaults -display none -S &
-	QPID=$!
-	at_exit "kill $QPID 2>/dev/null || true"
-	# Until the child has exec'd, /proc/PID/exe is bash: wait for QEMU.
-	for _ in $(seq 50); do
-		[ "$(readlink /proc/$QPID/exe 2>/dev/null)" = "$(readlink -f "$1")" ] && break
-		sleep 0.1
-	done
+	start_exec "$1" -M none -nodefaults -display none -S
 }
 start_qemu "$QEMU"
 

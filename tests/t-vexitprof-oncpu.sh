@@ -122,15 +122,9 @@ check "a, b: nothing left attached" no_prog_left
 # (c) bad input, on a QEMU without scripts/vm: the test guest's kernel without its
 # initramfs boots under TCG, panics and reboots (panic=-1), and again: a vCPU always busy
 start_qemu() { # BINARY -> QPID
-	"$1" -M pc -accel tcg -m 256 -nodefaults -display none -name c,debug-threads=on \
+	start_exec "$1" -M pc -accel tcg -m 256 -nodefaults -display none -name c,debug-threads=on \
 		-L /usr/share/seabios -L /usr/share/qemu -kernel "$BUILD/guest/vmlinuz" \
-		-append "panic=-1 quiet" &
-	QPID=$!
-	at_exit "kill $QPID 2>/dev/null || true"
-	for _ in $(seq 50); do
-		[ "$(readlink /proc/$QPID/exe 2>/dev/null)" = "$(readlink -f "$1")" ] && break
-		sleep 0.1
-	done
+		-append "panic=-1 quiet"
 }
 # stripped: module+0xoffset frames and one notice, never an empty report
 cp "$QEMU" "$T_TMP/$MOD"
