@@ -3,9 +3,14 @@
 # vexitprof (JSON, and a flamegraph when asked) and samples QEMU's CPU time
 # (utime+stime) at the release of the workload and, every 50 ms, until the
 # run ends, so the last sample is taken just before QEMU exits.
-# usage: ablation-attach.sh OUTDIR [FLAMEGRAPH.svg]
+# usage: ablation-attach.sh [--no-profile] OUTDIR [FLAMEGRAPH.svg]
+#   --no-profile: only the CPU samples (the ablation's throughput runs: under
+#   TCG every profiled dispatch is a uprobe trap, which would slow the
+#   configurations with more MMIO per packet more than the others)
 # env: QEMU_PID, VEXIT_READY_FILE (from scripts/vm)
 set -uo pipefail
+profile=1
+[ "${1:-}" = --no-profile ] && { profile=0; shift; }
 out=$1
 flame=${2:-}
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,15 +22,20 @@ ticks() { sed 's/.*) //' "/proc/$QEMU_PID/stat" 2>/dev/null | awk '{print $12 + 
 # interrupts by the guest, so the ablation needs only the MMIO dispatches.
 args=(-p "$QEMU_PID" --json --no-packet-probes --ready-file "$out/ready")
 [ -n "$flame" ] && args+=(--flamegraph "$flame")
-"$TOP/build/bin/vexitprof" "${args[@]}" >"$out/prof.json" 2>"$out/prof.err" &
-vp=$!
 stopping=0
-# SIGTERM: bash starts background jobs with SIGINT ignored.
-trap 'stopping=1; kill -TERM $vp 2>/dev/null' INT TERM
-while [ ! -e "$out/ready" ]; do
-	kill -0 $vp 2>/dev/null || exit 1
-	sleep 0.02
-done
+if [ $profile -eq 1 ]; then
+	"$TOP/build/bin/vexitprof" "${args[@]}" >"$out/prof.json" 2>"$out/prof.err" &
+	vp=$!
+	# SIGTERM: bash starts background jobs with SIGINT ignored.
+	trap 'stopping=1; kill -TERM $vp 2>/dev/null' INT TERM
+	while [ ! -e "$out/ready" ]; do
+		kill -0 $vp 2>/dev/null || exit 1
+		sleep 0.02
+	done
+else
+	vp=
+	trap 'stopping=1' INT TERM
+fi
 start=$(ticks)
 touch "$VEXIT_READY_FILE"
 last=$start
@@ -34,6 +44,7 @@ while [ $stopping -eq 0 ] && kill -0 "$QEMU_PID" 2>/dev/null; do
 	sleep 0.05
 done
 echo "$start $last $(getconf CLK_TCK)" >"$out/cpu"
+[ -n "$vp" ] || exit 0
 # A trapped signal interrupts wait; keep waiting until vexitprof has written
 # its report.
 wait $vp

@@ -3,8 +3,9 @@
 
 --row DIR N REP NAME NIC WORKLOAD
     Print the CSV row of one run from DIR/vm.json (scripts/vm), DIR/prof.json
-    (vexitprof --json) and DIR/cpu (scripts/ablation-attach.sh).  Exit 1 if
-    the run failed.
+    (vexitprof --json; absent for a run without the profiler: its count
+    cells hold NA) and DIR/cpu (scripts/ablation-attach.sh).  Exit 1 if the
+    run failed.
 --summary OUTDIR [--conf FILE] [--quick 0|1] [--reps R] [--header keep|fresh]
     Rebuild OUTDIR/ablation.md and the plots from OUTDIR/ablation.csv alone.
     The header (machine, kernel, QEMU, date, command) is kept from the
@@ -28,7 +29,8 @@ import sys
 NIC_REGIONS = ("e1000-mmio", "e1000-io", "virtio-pci")
 COLUMNS = ["run", "rep", "config", "nic", "workload", "accel", "ok", "throughput", "unit",
            "p50_us", "p99_us", "packets", "mmio_per_pkt", "mmio_by_register", "irq_per_pkt",
-           "exits_per_pkt", "qemu_cpu_s", "cpu_s_per_mpkt", "wall_s"]
+           "exits_per_pkt", "qemu_cpu_s", "cpu_s_per_mpkt", "wall_s", "profiled", "gb_moved",
+           "cpu_s_per_gb", "tap_writes_per_gb", "tap_reads_per_gb"]
 ARRAY_INDEX = re.compile(r"\[\d+\]")
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -39,7 +41,8 @@ def fmt(x, digits=4):
 
 def row(d, n, rep, name, nic, wl):
     vm = json.load(open(os.path.join(d, "vm.json")))
-    prof = json.load(open(os.path.join(d, "prof.json")))
+    profiled = os.path.exists(os.path.join(d, "prof.json"))
+    prof = json.load(open(os.path.join(d, "prof.json"))) if profiled else None
     start, last, tck = (float(x) for x in open(os.path.join(d, "cpu")).read().split())
     if not vm.get("ok") or (vm.get("attach") or {}).get("exit") not in (0, 130):
         return None
@@ -57,7 +60,7 @@ def row(d, n, rep, name, nic, wl):
         thr, unit = 1e6 / res["mean_us"], "tps"
         p50, p99 = float(res["p50_us"]), float(res["p99_us"])
     regs = {}
-    for a in prof["accesses"]:
+    for a in prof["accesses"] if profiled else []:
         if a["device"].startswith(NIC_REGIONS):
             # Register arrays (MTA[12], RA[3]) count as one row each.
             key = ARRAY_INDEX.sub("[]", a["register"]) + " " + a["dir"]
@@ -69,14 +72,21 @@ def row(d, n, rep, name, nic, wl):
     by_reg = ";".join(f"{k}:{v / packets:.4g}" for k, v in
                       sorted(regs.items(), key=lambda kv: -kv[1]) if v)
     irq = vm["guest"]["irqs"] / packets
-    if vm["accel"] == "kvm":
+    if not profiled:
+        mmio, by_reg, exits = "NA", "NA", "NA"
+    elif vm["accel"] == "kvm":
         exits = fmt(sum(u["count"] for u in prof["userspace_exits"]) / packets)
     else:
         exits = "NA"
     cpu_s = (last - start) / tck
+    # Bytes over the tap both ways (host side).  Each tap write() of QEMU is
+    # one packet the host receives (a GSO packet with stage 4 counts once),
+    # each read() one packet the host sent.
+    gb = (host["rx_bytes"] + host["tx_bytes"]) / 1e9
     out = [n, rep, name, nic, wl, vm["accel"], "true", fmt(thr), unit, fmt(p50), fmt(p99), packets,
            fmt(mmio), by_reg or "none", fmt(irq), exits, fmt(cpu_s), fmt(cpu_s / packets * 1e6),
-           fmt(float(vm["run_s"]))]
+           fmt(float(vm["run_s"])), "true" if profiled else "false", fmt(gb), fmt(cpu_s / gb),
+           fmt(host["rx_packets"] / gb), fmt(host["tx_packets"] / gb)]
     buf = []
     w = csv.writer(_Lines(buf), lineterminator="")
     w.writerow(out)
@@ -174,12 +184,28 @@ def summary(out, conf, quick, reps, fresh=True):
         if r["workload"] not in wls:
             wls.append(r["workload"])
     ok = [r for r in rows if r["ok"] == "true"]
+    profiled_split = any(r.get("profiled") == "false" for r in ok)
+    profiled = len({r["rep"] for r in ok if r.get("profiled", "true") != "false"})
 
-    def sel(cfg, wl):
+    def cellrows(cfg, wl):
         return [r for r in ok if r["config"] == cfg and r["workload"] == wl]
 
-    def medof(cfg, wl, col):
-        return med_range([num(r[col]) for r in sel(cfg, wl)])[0]
+    # Counts (MMIO, exits) come from the runs with vexitprof attached;
+    # throughput, latency and CPU from the runs without it when the ablation
+    # made any (a CSV from before the column had only profiled runs).
+    def selp(cfg, wl):
+        return [r for r in cellrows(cfg, wl) if r.get("profiled", "true") != "false"]
+
+    def sel(cfg, wl):
+        rs = cellrows(cfg, wl)
+        free = [r for r in rs if r.get("profiled") == "false"]
+        return free or rs
+
+    def medof(cfg, wl, col, pick=None):
+        return med_range([num(r[col]) for r in (pick or sel)(cfg, wl)])[0]
+
+    def col(rows_, c):
+        return [num(r.get(c) or "NA") for r in rows_]
 
     md = ["# E1000 stage ablation", ""]
     md += machine_header(rows, quick, reps, fresh)
@@ -192,52 +218,82 @@ def summary(out, conf, quick, reps, fresh=True):
            "the accelerator and carry over to a VMX/SVM host. Under TCG virtio-net's queue "
            "notifications are ioeventfd writes that QEMU completes without dispatching them, so they "
            "are not in its MMIO column (under KVM vexitprof shows them as in-kernel).", "",
-           "Every run has vexitprof attached (`--no-packet-probes`); under TCG each profiled "
-           "dispatch is a uprobe hit, whose cost vexitprof measures at start and reports in every "
-           "profile, so throughput is lower than without the "
-           "profiler (see vexitprof-overhead.md), most for the configurations with the most "
-           "trapped MMIO per packet. With x-sidecore=on the sidecore thread needs a host CPU of "
+           ("Throughput, latency and CPU come from the repetitions run without the profiler; "
+            "MMIO and exit counts, the flamegraphs and the per-stage diffs from the "
+            f"{profiled} repetition(s) run with vexitprof attached (`--no-packet-probes`). "
+            if profiled_split else
+            "Every run has vexitprof attached (`--no-packet-probes`), throughput included. ")
+           + "Under TCG each profiled dispatch is a uprobe trap (its cost is in every profile's "
+           "`cost` section), which would slow the configurations with the most trapped MMIO per "
+           "packet most. With x-sidecore=on the sidecore thread needs a host CPU of "
            "its own: on a 2-CPU host running a TCG vCPU it competes with the vCPU and the main "
            "loop; x-sidecore=auto runs TX on it only while the threads' run-queue wait says a "
            "CPU is free, else inline (the configuration's spec says which mode it ran).", ""]
 
+    ratio = lambda a, b: f"{a / b:.2f}x" if a is not None and b else "n/a"
     if "pktgen-60" in wls:
         md += ["## Headline: pktgen TX, 60-byte frames", "",
                "| configuration | pps | vs upstream | vs virtio-net | MMIO/pkt | upstream MMIO / this | IRQ/pkt | QEMU CPU s/Mpkt |",
                "|---|---|---|---|---|---|---|---|"]
         up_pps, vn_pps = medof("upstream", "pktgen-60", "throughput"), medof("virtio-net", "pktgen-60", "throughput")
-        up_mmio = medof("upstream", "pktgen-60", "mmio_per_pkt")
+        up_mmio = medof("upstream", "pktgen-60", "mmio_per_pkt", selp)
         for c in order:
-            rs = sel(c, "pktgen-60")
+            rs, rp = sel(c, "pktgen-60"), selp(c, "pktgen-60")
             if not rs:
                 continue
             pps = medof(c, "pktgen-60", "throughput")
-            mm = medof(c, "pktgen-60", "mmio_per_pkt")
-            ratio = lambda a, b: f"{a / b:.2f}x" if a is not None and b else "n/a"
+            mm = medof(c, "pktgen-60", "mmio_per_pkt", selp)
             if c == "upstream" or mm is None or not up_mmio:
                 mred = "-"
             elif mm == 0:
                 mred = "none seen"
             else:
                 mred = f"{up_mmio / mm:.1f}x"
-            md.append(f"| {c} | {cell([num(r['throughput']) for r in rs])} | {ratio(pps, up_pps)} | "
-                      f"{ratio(pps, vn_pps)} | {cell([num(r['mmio_per_pkt']) for r in rs])} | {mred} | "
-                      f"{cell([num(r['irq_per_pkt']) for r in rs])} | {cell([num(r['cpu_s_per_mpkt']) for r in rs])} |")
+            md.append(f"| {c} | {cell(col(rs, 'throughput'))} | {ratio(pps, up_pps)} | "
+                      f"{ratio(pps, vn_pps)} | {cell(col(rp, 'mmio_per_pkt'))} | {mred} | "
+                      f"{cell(col(rs, 'irq_per_pkt'))} | {cell(col(rs, 'cpu_s_per_mpkt'))} |")
         md.append("")
         md += ["![pktgen throughput](ablation-throughput.svg)", "", "![MMIO per packet](ablation-mmio.svg)", ""]
 
-    for wl in wls:
-        md += [f"## {wl}", "", "| configuration | throughput | p50 us | p99 us | MMIO/pkt | IRQ/pkt | exits/pkt | QEMU CPU s/Mpkt | accel |",
-               "|---|---|---|---|---|---|---|---|---|"]
+    if "iperf-tx" in wls or "iperf-rx" in wls:
+        # Issue 12's targets: TCP each way against virtio-net and against the
+        # stock-driver ceiling (virtio-net without the large-receive offloads
+        # a stock e1000 driver cannot use at MTU 1500), and the host's cost
+        # per byte (what a KVM host pays whatever TCG does to throughput).
+        ceiling = "virtio-ceiling" if "virtio-ceiling" in order else None
+        md += ["## TCP (iperf3), both ways", "",
+               "Gbit/s; QEMU CPU s per GB and tap system calls per GB (QEMU's writes = packets the host "
+               "side received, reads = packets it sent; a GSO packet counts once) over the bytes "
+               "moved both ways on the tap.", "",
+               "| configuration | TX guest->host | TX vs virtio-net | RX host->guest | RX vs virtio-net | RX vs ceiling "
+               "| CPU s/GB TX | CPU s/GB RX | tap writes/GB TX | tap reads/GB RX |",
+               "|---|---|---|---|---|---|---|---|---|---|"]
         for c in order:
-            rs = sel(c, wl)
+            tx, rx = sel(c, "iperf-tx"), sel(c, "iperf-rx")
+            if not tx and not rx:
+                continue
+            t, r = medof(c, "iperf-tx", "throughput"), medof(c, "iperf-rx", "throughput")
+            md.append(f"| {c} | {cell(col(tx, 'throughput'))} | {ratio(t, medof('virtio-net', 'iperf-tx', 'throughput'))} | "
+                      f"{cell(col(rx, 'throughput'))} | {ratio(r, medof('virtio-net', 'iperf-rx', 'throughput'))} | "
+                      f"{ratio(r, medof(ceiling, 'iperf-rx', 'throughput')) if ceiling else 'n/a'} | "
+                      f"{cell(col(tx, 'cpu_s_per_gb'))} | {cell(col(rx, 'cpu_s_per_gb'))} | "
+                      f"{cell(col(tx, 'tap_writes_per_gb'))} | {cell(col(rx, 'tap_reads_per_gb'))} |")
+        md.append("")
+
+    for wl in wls:
+        md += [f"## {wl}", "", "| configuration | throughput | p50 us | p99 us | MMIO/pkt | IRQ/pkt | exits/pkt "
+               "| QEMU CPU s/Mpkt | QEMU CPU s/GB | accel |",
+               "|---|---|---|---|---|---|---|---|---|---|"]
+        for c in order:
+            rs, rp = sel(c, wl), selp(c, wl)
             if not rs:
                 continue
             unit = rs[0]["unit"]
-            md.append(f"| {c} | {cell([num(r['throughput']) for r in rs])} {unit} | "
-                      f"{cell([num(r['p50_us']) for r in rs])} | {cell([num(r['p99_us']) for r in rs])} | "
-                      f"{cell([num(r['mmio_per_pkt']) for r in rs])} | {cell([num(r['irq_per_pkt']) for r in rs])} | "
-                      f"{cell([num(r['exits_per_pkt']) for r in rs])} | {cell([num(r['cpu_s_per_mpkt']) for r in rs])} | "
+            md.append(f"| {c} | {cell(col(rs, 'throughput'))} {unit} | "
+                      f"{cell(col(rs, 'p50_us'))} | {cell(col(rs, 'p99_us'))} | "
+                      f"{cell(col(rp, 'mmio_per_pkt'))} | {cell(col(rs, 'irq_per_pkt'))} | "
+                      f"{cell(col(rp, 'exits_per_pkt'))} | {cell(col(rs, 'cpu_s_per_mpkt'))} | "
+                      f"{cell(col(rs, 'cpu_s_per_gb'))} | "
                       f"{'/'.join(sorted({r['accel'] for r in rs}))} |")
         md.append("")
 
@@ -246,7 +302,7 @@ def summary(out, conf, quick, reps, fresh=True):
     if "pktgen-60" in wls:
         md += ["## Trapped MMIO per packet by register (pktgen-60)", "", "| configuration | registers (median per packet) |", "|---|---|"]
         for c in order:
-            rs = sel(c, "pktgen-60")
+            rs = selp(c, "pktgen-60")
             if not rs:
                 continue
             per = {}

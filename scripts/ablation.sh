@@ -12,14 +12,20 @@
 # tap) and .svg (differential flame graph: STAGE's shape, red grew, blue
 # shrank against REF).
 #
-# usage: scripts/ablation.sh [--quick] [-r R] [-o OUTDIR] [-c CONF] [-w WORKLOADS]
+# usage: scripts/ablation.sh [--quick] [-r R] [-P N] [-o OUTDIR] [-c CONF] [-w WORKLOADS]
 #   --quick   1 repetition, short runs (CI); default OUTDIR build/ablation-quick
-#   -r R      repetitions (default 5)
+#   -r R      repetitions (default 4)
+#   -P N      the first N repetitions run with vexitprof attached (default 1;
+#             with --quick the one repetition is profiled).  They give the
+#             counts (MMIO, exits) and the flamegraphs and diffs; throughput,
+#             latency and CPU come from the other repetitions when there are
+#             any, since under TCG each profiled dispatch is a uprobe trap
 #   -o DIR    output directory (default results/)
 #   -w LIST   comma-separated subset of: pktgen-60,pktgen-1500,iperf-tx,iperf-rx,rr
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
-reps=5
+reps=4
+profiled=1
 out=
 conf=$TOP/scripts/ablation.conf
 quick=0
@@ -28,6 +34,7 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) quick=1 ;;
 	-r) reps=$2; shift ;;
+	-P) profiled=$2; shift ;;
 	-o) out=$2; shift ;;
 	-c) conf=$2; shift ;;
 	-w) workloads=$2; shift ;;
@@ -62,7 +69,7 @@ runs="$out/ablation-runs"
 rm -rf "$runs"
 mkdir -p "$runs" "$out/flamegraphs"
 csv="$out/ablation.csv"
-echo "run,rep,config,nic,workload,accel,ok,throughput,unit,p50_us,p99_us,packets,mmio_per_pkt,mmio_by_register,irq_per_pkt,exits_per_pkt,qemu_cpu_s,cpu_s_per_mpkt,wall_s" >"$csv"
+echo "run,rep,config,nic,workload,accel,ok,throughput,unit,p50_us,p99_us,packets,mmio_per_pkt,mmio_by_register,irq_per_pkt,exits_per_pkt,qemu_cpu_s,cpu_s_per_mpkt,wall_s,profiled,gb_moved,cpu_s_per_gb,tap_writes_per_gb,tap_reads_per_gb" >"$csv"
 
 workload_args() {
 	case $1 in
@@ -89,15 +96,21 @@ for ((rep = 1; rep <= reps; rep++)); do
 			d="$runs/$n"
 			mkdir -p "$d"
 			flame=
-			[ "$wl" = pktgen-60 ] && flame="$d/flame.svg"
+			attach="$TOP/scripts/ablation-attach.sh"
+			if [ "$rep" -gt "$profiled" ]; then
+				attach+=" --no-profile $d"
+			else
+				[ "$wl" = pktgen-60 ] && flame="$d/flame.svg"
+				attach+=" $d $flame"
+			fi
 			# shellcheck disable=SC2046
 			"$TOP/scripts/vm" --nic "$nic" $(workload_args "$wl") --timeout 180 \
-				--attach "$TOP/scripts/ablation-attach.sh $d $flame" >"$d/vm.json" 2>"$d/vm.err" || true
+				--attach "$attach" >"$d/vm.json" 2>"$d/vm.err" || true
 			row=$(/usr/bin/python3 "$TOP/scripts/ablation-report.py" --row "$d" "$n" "$rep" "$name" "$nic" "$wl" 2>"$d/row.err") || row=
 			if [ -z "$row" ]; then
 				failed=$((failed + 1))
 				# the NIC spec has commas: quote it as the report's rows do
-				echo "$n,$rep,$name,\"$nic\",$wl,,false,,,,,,,,,,,," >>"$csv"
+				echo "$n,$rep,$name,\"$nic\",$wl,,false,,,,,,,,,,,,,,,,," >>"$csv"
 				status=FAILED
 			else
 				echo "$row" >>"$csv"
@@ -137,7 +150,8 @@ stage_diffs() {
 	rm -rf "$out/diffs"
 	mkdir -p "$out/diffs"
 	for i in "${!names[@]}"; do
-		[[ "${nics[$i]}" == virtio* ]] && virtio=${names[$i]}
+		# the first virtio configuration is the reference (virtio-net)
+		[[ -z "$virtio" && "${nics[$i]}" == virtio* ]] && virtio=${names[$i]}
 		[ -n "${diff_run[${names[$i]}]:-}" ] && cp "${diff_run[${names[$i]}]}/prof.json" "$out/diffs/${names[$i]}.json"
 	done
 	for i in "${!names[@]}"; do
@@ -153,7 +167,7 @@ stage_diffs() {
 		if [ -n "$prev" ] && [ -n "${diff_run[$prev]:-}" ]; then
 			one_diff "$prev" "$name" || rc=1
 		fi
-		if [ -n "$virtio" ] && [ "$name" != "$virtio" ] && [ -n "${diff_run[$virtio]:-}" ]; then
+		if [ -n "$virtio" ] && [[ "$nic" != virtio* ]] && [ -n "${diff_run[$virtio]:-}" ]; then
 			one_diff "$virtio" "$name" --cross-device || rc=1
 		fi
 	done
