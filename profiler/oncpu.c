@@ -11,10 +11,12 @@
  * (e.g. "sidecore-e1000") is kept as is, and QEMU's default name (its threads
  * without debug-threads=on) is "thread".
  *
- * User stacks come from frame pointers (bpf_get_stackid); code built without
- * them leaves garbage past the first frame, so a stack ends at the first
- * address outside executable memory.  The leaf is exact either way, which is
- * what "self" counts.
+ * User stacks come from frame pointers (bpf_get_stackid): our QEMU is built
+ * with them (scripts/build-qemu.sh); code built without them leaves garbage
+ * past the first frame, so a stack ends at the first address outside
+ * executable memory.  The leaf is exact either way, which is what "self"
+ * counts.  A vCPU thread's chain ends at TCG's translated code ("[jit]"),
+ * which keeps env in rbp: its callers (cpu_exec ...) are not in the stack.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -29,6 +31,7 @@
 #include <bpf/libbpf.h>
 #include "fnv.h"
 #include "oncpu.h"
+#include "oncpu_taps.h"
 #include "report.h"
 #include "snapshot.h"
 #include "symbols.h"
@@ -128,6 +131,7 @@ struct vp_oncpu_state {
 	struct role *roles;
 	size_t n_roles;
 	struct vp_syms *syms;
+	struct vp_taps taps; /* the bytes for "per GB" */
 };
 
 static struct role *role_find(struct vp_oncpu_state *st, __u32 tid)
@@ -221,6 +225,7 @@ void oncpu_state_refresh(struct vp_oncpu_state *st)
 	now = ts.tv_sec + ts.tv_nsec / 1e9;
 	if (now - st->maps_read >= 1.0) {
 		syms_refresh(st->syms);
+		taps_refresh(&st->taps);
 		st->maps_read = now;
 	}
 }
@@ -233,6 +238,7 @@ struct vp_oncpu_state *oncpu_state_new(int pid)
 		return NULL;
 	st->pid = pid;
 	read_comm(pid, 0, st->comm, sizeof(st->comm));
+	taps_init(&st->taps, pid);
 	st->syms = syms_new(pid);
 	if (!st->syms) {
 		free(st);
@@ -441,6 +447,9 @@ static size_t frames(struct vp_oncpu_state *st, const struct vp_snapshot *s, int
 		if (!y.module && i) /* a frame-pointer chain gone astray */
 			break;
 		tmp[m++] = y;
+		/* TCG's translated code keeps env, not a frame, in rbp: no caller past it */
+		if (y.module && !strcmp(y.module, "[jit]"))
+			break;
 	}
 	while (m)
 		out[n++] = tmp[--m];
@@ -570,6 +579,13 @@ int oncpu_build(struct vp_oncpu *o, struct vp_oncpu_state *st, const struct vp_r
 	o->dropped = r->cnt.c[VP_C_CPU_DROPPED];
 	if (syms_exe_stripped(st->syms, &o->exe))
 		o->stripped_exe = o->exe;
+	/* the counters as of now while QEMU lives, else as of its last second */
+	if (target_alive(st->pid))
+		taps_refresh(&st->taps);
+	if (st->taps.n) {
+		o->taps = st->taps.names;
+		o->tap_bytes = taps_bytes(&st->taps);
+	}
 	for (size_t i = 0; i < r->n_cpu && !err; i++)
 		err = add_row(&b, st, &r->cpu[i], s);
 	/* identical lines (threads of one role, stacks that symbolize alike) merge */

@@ -64,6 +64,9 @@ struct vp_oncpu {
 	size_t n_stacks;
 	struct vp_oncpu_ctx *ctxs; /* by samples */
 	size_t n_ctxs;
+	/* bytes through the taps QEMU holds open (oncpu_taps.c) in the profile's window */
+	const char *taps; /* their names, "vxt0,..."; NULL: QEMU holds no tap */
+	unsigned long long tap_bytes;
 };
 
 struct vp_oncpu_state;

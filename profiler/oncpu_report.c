@@ -18,14 +18,36 @@ static double pct(unsigned long long n, unsigned long long of)
 	return of ? 100.0 * n / of : 0;
 }
 
+/*
+ * The bytes of "per GB" and where they come from: the taps QEMU holds open
+ * (oncpu_taps.c: every frame its tap netdevs moved, both ways), else the
+ * e1000's received bytes when it sent nothing (its probes count received
+ * bytes only; e1000_tx_batch has no byte count).  0: unknown.
+ */
+static unsigned long long known_bytes(const struct vp_report *r, char *from, size_t len)
+{
+	const unsigned long long *c = r->cnt.c;
+
+	if (r->oncpu->taps) {
+		snprintf(from, len, "tap %s", r->oncpu->taps);
+		return r->oncpu->tap_bytes;
+	}
+	snprintf(from, len, "e1000-rx");
+	if (!r->e1000_usdt || c[VP_C_E1000_TX_FRAMES] || !c[VP_C_E1000_RX_FRAMES])
+		return 0;
+	return c[VP_C_E1000_RX_BYTES];
+}
+
 void oncpu_table(FILE *f, const struct vp_report *r)
 {
 	const struct vp_oncpu *o = r->oncpu;
-	unsigned long long pk = report_packets(r);
+	unsigned long long pk = report_packets(r), by;
+	char from[160];
 	double cpu_s;
 
 	if (!o)
 		return;
+	by = known_bytes(r, from, sizeof(from));
 	cpu_s = o->samples * o->ns_per_sample / 1e9;
 	fprintf(f,
 		"\nQEMU on-CPU (%d Hz per CPU, %.0f ns per sample): %llu samples = %.3f s of CPU "
@@ -37,6 +59,16 @@ void oncpu_table(FILE *f, const struct vp_report *r)
 	if (pk)
 		fprintf(f, "  QEMU CPU time per packet: %.2f us (%llu packets)\n", cpu_s * 1e6 / pk,
 			pk);
+	if (by)
+		fprintf(f, "  QEMU CPU time per GB: %.3f s (%llu bytes, %s)\n", cpu_s * 1e9 / by,
+			by, from);
+	else if (o->taps)
+		fprintf(f, "  QEMU CPU time per GB: no bytes through %s\n", from);
+	else if (pk)
+		fprintf(f,
+			"  QEMU CPU time per GB: unknown (no tap; the e1000 probes count received "
+			"bytes only, and it sent %llu frames)\n",
+			r->cnt.c[VP_C_E1000_TX_FRAMES]);
 	if (!o->samples) {
 		fprintf(f, "  no samples\n");
 		return;
@@ -68,12 +100,14 @@ void oncpu_table(FILE *f, const struct vp_report *r)
 void oncpu_json(FILE *f, const struct vp_report *r)
 {
 	const struct vp_oncpu *o = r->oncpu;
-	unsigned long long pk = report_packets(r);
+	unsigned long long pk = report_packets(r), by;
+	char from[160];
 
 	if (!o) {
 		fprintf(f, "  \"on_cpu\": null,\n");
 		return;
 	}
+	by = known_bytes(r, from, sizeof(from));
 	fprintf(f,
 		"  \"on_cpu\": {\"hz\": %d, \"samples\": %llu, \"dropped\": %llu, "
 		"\"ns_per_sample\": %.1f, \"cpu_ns\": %.0f, \"stripped\": %s, \"module\": ",
@@ -84,6 +118,13 @@ void oncpu_json(FILE *f, const struct vp_report *r)
 		fprintf(f, ", \"ns_per_packet\": %.1f", o->samples * o->ns_per_sample / pk);
 	else
 		fprintf(f, ", \"ns_per_packet\": null");
+	if (by) {
+		fprintf(f, ", \"ns_per_gb\": %.0f, \"bytes\": %llu, \"bytes_from\": ",
+			o->samples * o->ns_per_sample * 1e9 / by, by);
+		report_json_str(f, from);
+	} else {
+		fprintf(f, ", \"ns_per_gb\": null, \"bytes\": null, \"bytes_from\": null");
+	}
 	fprintf(f, ",\n    \"functions\": [");
 	for (size_t i = 0; i < o->n_fns; i++) {
 		fprintf(f, "%s\n      {\"function\": ", i ? "," : "");

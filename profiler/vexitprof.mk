@@ -20,7 +20,7 @@ VP_BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_x86 -Wall -Werror \
 VP_SRCS := vexitprof.c env.c attach.c snapshot.c attribute.c report.c exit_ops.c report_table.c \
 	report_json.c report_folded.c exit_reasons.c regnames.c hist.c target.c cost.c qmp.c
 # --on-cpu (oncpu.h)
-VP_SRCS += oncpu.c oncpu_report.c symbols.c
+VP_SRCS += oncpu.c oncpu_report.c oncpu_taps.c symbols.c
 # vexitprof diff (diff.h)
 VP_SRCS += diff.c diff_load.c diff_compare.c diff_stacks.c diff_render.c
 # vexitprof --serve (serve.h)
