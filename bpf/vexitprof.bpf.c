@@ -416,7 +416,7 @@ static __always_inline __u64 vp_usp(struct vp_uargs *a)
 	{                                                                                          \
 		struct vp_uargs a = {.ctx = ctx, .spec = vp_usdt_spec(ctx)};                       \
                                                                                                    \
-		if (!a.spec)                                                                       \
+		if (!a.spec || !vp_usdt_open())                                                    \
 			return 0;                                                                  \
 		return body;                                                                       \
 	}
@@ -430,12 +430,16 @@ VP_USDT_PROG(usdt_e1000_rx_frame, vp_usdt_e1000_rx_frame(&a))
 SEC("usdt")
 int usdt_e1000_irq_raise(struct pt_regs *ctx)
 {
+	if (!vp_usdt_open())
+		return 0;
 	return vp_usdt_e1000_irq(true);
 }
 
 SEC("usdt")
 int usdt_e1000_irq_lower(struct pt_regs *ctx)
 {
+	if (!vp_usdt_open())
+		return 0;
 	return vp_usdt_e1000_irq(false);
 }
 

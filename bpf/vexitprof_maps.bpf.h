@@ -40,6 +40,19 @@ static __always_inline int vp_open(void)
 	return !*(volatile __u32 *)&vp_closed;
 }
 
+/*
+ * Set by --serve's sampled counting outside its windows: the USDT programs
+ * return at once, so a window counts from the moment every probe is attached
+ * to one instant at its end, not from each probe's attach to its detach
+ * (detaches run one after another, each waiting for RCU grace periods).
+ */
+__u32 vp_usdt_paused = 0;
+
+static __always_inline int vp_usdt_open(void)
+{
+	return !*(volatile __u32 *)&vp_usdt_paused;
+}
+
 /* next free slot of each aggregate array */
 __u32 exit_next = 0;
 __u32 uexit_next = 0;

@@ -383,10 +383,43 @@ int attacher_attach(struct vp_attacher *a)
 			"using the ioctl syscall tracepoints, which slow every system call on the "
 			"host while attached\n",
 			a->hook_err[VP_HOOK_FENTRY], a->hook_err[VP_HOOK_KVM_FPU]);
+	a->n_kernel = a->n;
 	err = a->o.usdt ? attach_usdt(a) : 0;
 	if (!err && a->o.oncpu_hz)
 		err = oncpu_attach(&a->oncpu, a->skel->progs.oncpu_sample, a->o.oncpu_hz);
 	return err;
+}
+
+int attacher_usdt_take(struct vp_attacher *a, struct bpf_link **out)
+{
+	int n = 0;
+
+	for (int i = a->n_kernel; i < a->n; i++)
+		out[n++] = a->links[i];
+	a->n = a->n_kernel;
+	return n;
+}
+
+void attacher_usdt_off(struct vp_attacher *a)
+{
+	struct bpf_link *l[VP_MAX_LINKS];
+	int n = attacher_usdt_take(a, l);
+
+	for (int i = 0; i < n; i++)
+		bpf_link__destroy(l[i]);
+}
+
+void attacher_usdt_pause(struct vp_attacher *a, bool paused)
+{
+	__atomic_store_n(&a->skel->bss->vp_usdt_paused, paused, __ATOMIC_SEQ_CST);
+}
+
+int attacher_usdt_on(struct vp_attacher *a)
+{
+	/* a detached VM stays detached */
+	if (!a->o.usdt || !a->n_kernel || a->n > a->n_kernel)
+		return 0;
+	return attach_usdt(a);
 }
 
 void attacher_learn_vcpus(struct vp_attacher *a)
@@ -418,6 +451,7 @@ void attacher_detach(struct vp_attacher *a)
 	for (int i = 0; i < a->n; i++)
 		bpf_link__destroy(a->links[i]);
 	a->n = 0;
+	a->n_kernel = 0;
 }
 
 void attacher_free(struct vp_attacher *a)

@@ -45,6 +45,7 @@ struct vp_attacher {
 	struct bpf_link *links[VP_MAX_LINKS];
 	const char *names[VP_MAX_LINKS];
 	int n;
+	int n_kernel; /* links[0, n_kernel): the kernel's; the rest: QEMU's USDT probes */
 	struct vp_oncpu_events oncpu; /* --on-cpu's perf events */
 };
 
@@ -55,6 +56,20 @@ int attacher_probe(struct vp_attacher *a);
 int attacher_load(struct vp_attacher *a);
 /* Attach every probe (falling back to the next way if needed).  0, or an exit code. */
 int attacher_attach(struct vp_attacher *a);
+/*
+ * --serve's sampled counting: detach QEMU's USDT probes only (the kernel's
+ * stay), and attach them again.  on: 0, or an exit code (one line printed).
+ */
+void attacher_usdt_off(struct vp_attacher *a);
+int attacher_usdt_on(struct vp_attacher *a);
+/* The USDT programs return at once while paused (no detach needed to stop counting). */
+void attacher_usdt_pause(struct vp_attacher *a, bool paused);
+/*
+ * Hand QEMU's USDT links to the caller, who destroys them (bpf_link__destroy;
+ * each waits for RCU grace periods, so perhaps on another thread, but never
+ * while this attacher attaches or frees).  Returns how many (<= VP_MAX_LINKS).
+ */
+int attacher_usdt_take(struct vp_attacher *a, struct bpf_link **out);
 /* Note what BPF learned about threads (their vCPU, or their KVM_RUN fd). */
 void attacher_learn_vcpus(struct vp_attacher *a);
 /* Stop counting at once (the probes stay attached until detach). */

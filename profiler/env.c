@@ -15,6 +15,8 @@ struct env env = {
     .tracefs = "/sys/kernel/tracing",
     .max_registers = METRICS_DEF_REGISTERS,
     .max_series = METRICS_DEF_SERIES,
+    .duty_window = VP_DUTY_WINDOW_MS / 1e3,
+    .duty_period = VP_DUTY_PERIOD_MS / 1e3,
 };
 
 const char *argp_program_version = "vexitprof 0.1";
@@ -51,6 +53,8 @@ enum {
 	OPT_MAX_REGISTERS,
 	OPT_MAX_SERIES,
 	OPT_ON_CPU,
+	OPT_EXACT,
+	OPT_DUTY,
 };
 
 static const struct argp_option opts[] = {
@@ -96,6 +100,12 @@ static const struct argp_option opts[] = {
      "register=\"other\" (default 10)",
      1},
     {"max-series", OPT_MAX_SERIES, "N", 0, "With --serve: series per VM at most (default 1000)", 1},
+    {"duty", OPT_DUTY, "WINDOW/PERIOD", 0,
+     "With --serve: attach QEMU's USDT probes for WINDOW ms of every PERIOD ms and extrapolate "
+     "their counts (default " VP_STR(VP_DUTY_WINDOW_MS) "/" VP_STR(VP_DUTY_PERIOD_MS) ")",
+     1},
+    {"exact", OPT_EXACT, NULL, 0,
+     "With --serve: keep QEMU's USDT probes attached (exact counts, one trap per access)", 1},
     {},
 };
 
@@ -140,6 +150,8 @@ static void check_serve(struct argp_state *state)
 			   : env.hist	    ? "--hist"
 			   : env.all	    ? "--all"
 					    : "--qmp");
+	if (env.exact && env.duty_set)
+		argp_error(state, "--exact counts all the time: not with --duty");
 	if (env.oncpu_hz)
 		argp_error(
 		    state,
@@ -173,6 +185,26 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		env.max_series = parse_int(arg, "--max-series (at least 100)", METRICS_MIN_SERIES,
 					   1000000, state);
 		break;
+	case OPT_EXACT:
+		env.exact = true;
+		break;
+	case OPT_DUTY: {
+		char *end, *end2 = NULL;
+		double w, p;
+
+		errno = 0;
+		w = strtod(arg, &end);
+		p = *end == '/' ? strtod(end + 1, &end2) : 0;
+		if (errno || !end2 || end2 == end + 1 || *end2 || !(w >= 1) || !(p > w) ||
+		    p > 3600e3)
+			argp_error(state,
+				   "--duty %s: expected WINDOW/PERIOD in ms, 1 <= WINDOW < PERIOD",
+				   arg);
+		env.duty_window = w / 1e3;
+		env.duty_period = p / 1e3;
+		env.duty_set = true;
+		break;
+	}
 	case 'd':
 		env.duration = parse_sec(arg, state);
 		break;
@@ -246,9 +278,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			break;
 		}
 		if (env.n_vms || env.timing || env.max_registers != METRICS_DEF_REGISTERS ||
-		    env.max_series != METRICS_DEF_SERIES)
-			argp_error(state, "--vm, --timing, --max-registers and --max-series are "
-					  "--serve options");
+		    env.max_series != METRICS_DEF_SERIES || env.exact || env.duty_set)
+			argp_error(state, "--vm, --timing, --max-registers, --max-series, --duty "
+					  "and --exact are --serve options");
 		if (!env.pid)
 			argp_error(state, "-p PID is required");
 		if (env.json && env.folded)

@@ -22,7 +22,16 @@ struct env {
 	int n_vms;
 	bool timing;
 	int max_registers, max_series;
+	/* QEMU's USDT probes attached duty_window s per duty_period s, or all the time (exact) */
+	bool exact, duty_set;
+	double duty_window, duty_period;
 };
+
+/* --serve's default duty cycle (results/serve-overhead.md: its cost and its error) */
+#define VP_DUTY_WINDOW_MS 10
+#define VP_DUTY_PERIOD_MS 1000
+#define VP_STR_(x)	  #x
+#define VP_STR(x)	  VP_STR_(x)
 
 extern struct env env;
 

@@ -89,6 +89,7 @@ struct metrics_vm {
 	size_t n_smp;
 	struct last *lt; /* open addressing, lt_cap a power of 2 */
 	size_t lt_n, lt_cap;
+	struct metrics_sampling sampling;
 };
 
 /* samples being built */
@@ -108,6 +109,7 @@ struct metrics_vm *metrics_vm_new(const char *vm, int pid, const char *exe)
 	snprintf(m->vm, sizeof(m->vm), "%s", vm);
 	snprintf(m->exe, sizeof(m->exe), "%s", exe);
 	m->pid = pid;
+	m->sampling = (struct metrics_sampling){.ratio = 1};
 	return m;
 }
 
@@ -132,6 +134,11 @@ void metrics_vm_free(struct metrics_vm *m)
 	free(m->prev_groups);
 	free(m->reasons);
 	free(m);
+}
+
+void metrics_vm_set_sampling(struct metrics_vm *m, const struct metrics_sampling *s)
+{
+	m->sampling = *s;
 }
 
 const struct metric_sample *metrics_vm_samples(const struct metrics_vm *m, size_t *n)
@@ -990,6 +997,7 @@ static int vm_figures(struct build *b, const struct vp_report *r, double trap_ns
 	};
 	const unsigned long long *c = r->cnt.c;
 	char base[512], l[1024];
+	const struct metrics_sampling *sp = &b->m->sampling;
 	int n = 0;
 
 	base_labels(b->m, base, sizeof(base));
@@ -1018,7 +1026,27 @@ static int vm_figures(struct build *b, const struct vp_report *r, double trap_ns
 	emit(b, MF_PROBE_OVERHEAD, MS_NONE, base, r->cost.events_usdt * trap_ns / 1e9, true);
 	emit(b, MF_DROPPED, MS_NONE, base, c[VP_C_DROPPED], true);
 	emit(b, MF_UNPAIRED, MS_NONE, base, c[VP_C_UNPAIRED], true);
-	return n + 6 + 3; /* and series, series_limit, registers_folded */
+	n += 6;
+	if (sp->usdt) {
+		static const char *const quantity[] = {"accesses", "e1000_tx_frames"};
+
+		emit(b, MF_USDT_DUTY_RATIO, MS_NONE, base, sp->ratio, false);
+		emit(b, MF_USDT_WINDOWS, MS_NONE, base, sp->windows, true);
+		n += 2;
+		for (int q = 0; q < 2; q++) {
+			/* exact counts have no error; a sampled one is shown once known */
+			if (sp->ratio < 1 && !sp->rse_ok[q])
+				continue;
+			if (q == 1 && !r->e1000_usdt)
+				continue;
+			snprintf(l, sizeof(l), "%s", base);
+			add_label(l, sizeof(l), "quantity", quantity[q]);
+			emit(b, MF_USDT_RELATIVE_ERROR, MS_NONE, l, sp->ratio < 1 ? sp->rse[q] : 0,
+			     false);
+			n++;
+		}
+	}
+	return n + 3; /* and series, series_limit, registers_folded */
 }
 
 int metrics_vm_update(struct metrics_vm *m, const struct vp_report *r, const struct vp_snapshot *s,

@@ -31,6 +31,9 @@ enum metric_family {
 	MF_PROBE_OVERHEAD,
 	MF_DROPPED,
 	MF_UNPAIRED,
+	MF_USDT_DUTY_RATIO,
+	MF_USDT_WINDOWS,
+	MF_USDT_RELATIVE_ERROR,
 	MF_VM_INFO,
 	MF_SERIES,
 	MF_SERIES_LIMIT,
@@ -59,12 +62,28 @@ struct metrics_opts {
 #define METRICS_DEF_SERIES    1000
 #define METRICS_MIN_SERIES    100
 
+/*
+ * How the VM's USDT-sourced counts were made (serve_duty.c): sampled windows
+ * extrapolated (ratio < 1), or exact (ratio 1, no windows).  rse: the
+ * estimated relative standard error of the accesses' and e1000 TX frames'
+ * increase over the last windows (rse_ok false: not known yet).
+ */
+struct metrics_sampling {
+	bool usdt; /* the VM has USDT probes at all */
+	double ratio;
+	unsigned long long windows;
+	double rse[2];
+	bool rse_ok[2];
+};
+
 struct metrics_vm;
 struct vp_report;
 struct vp_snapshot;
 
 struct metrics_vm *metrics_vm_new(const char *vm, int pid, const char *exe);
 void metrics_vm_free(struct metrics_vm *m);
+/* What the next updates say about sampling (default: exact). */
+void metrics_vm_set_sampling(struct metrics_vm *m, const struct metrics_sampling *s);
 /*
  * The VM's samples from a report (attribute()d rows) and the snapshot it was
  * made from (exits by reason, with their histograms).  trap_ns: calibrated cost
@@ -79,6 +98,7 @@ const struct metric_sample *metrics_vm_samples(const struct metrics_vm *m, size_
 struct metrics_daemon {
 	int vms;
 	unsigned long long attach_failures;
+	double cpu_seconds; /* the daemon's own CPU time, user + system */
 };
 
 /*

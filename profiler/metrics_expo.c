@@ -20,7 +20,8 @@ static const struct {
 } fams[MF_NR] = {
     [MF_ACCESSES] = {"vexitprof_device_accesses", MT_COUNTER,
 		     "Guest accesses to a device register (register=\"other\": the device's "
-		     "registers without series of their own)"},
+		     "registers without series of their own; the ones QEMU's USDT probes see are "
+		     "estimates when vexitprof_usdt_duty_ratio < 1)"},
     [MF_EXITS_TO_QEMU] = {"vexitprof_device_exits_to_qemu", MT_COUNTER,
 			  "Accesses to a device register that exited to QEMU (user space)"},
     [MF_KERNEL_COMPLETIONS] = {"vexitprof_device_kernel_completions", MT_COUNTER,
@@ -40,13 +41,15 @@ static const struct {
     [MF_INTERRUPTS] = {"vexitprof_interrupts_injected", MT_COUNTER,
 		       "Interrupts injected into the guest, by the event that saw them"},
     [MF_E1000_TX_FRAMES] = {"vexitprof_e1000_tx_frames", MT_COUNTER,
-			    "Frames the e1000 sent (QEMU's e1000_tx_batch probe)"},
+			    "Frames the e1000 sent (QEMU's e1000_tx_batch probe); estimated when "
+			    "vexitprof_usdt_duty_ratio < 1"},
     [MF_E1000_TX_BATCHES] = {"vexitprof_e1000_tx_batches", MT_COUNTER,
 			     "TX batches: one per TDT write that found descriptors to send"},
     [MF_E1000_TX_DESCRIPTORS] = {"vexitprof_e1000_tx_descriptors", MT_COUNTER,
 				 "TX descriptors the e1000 processed"},
     [MF_E1000_RX_FRAMES] = {"vexitprof_e1000_rx_frames", MT_COUNTER,
-			    "Frames the e1000 received into guest memory"},
+			    "Frames the e1000 received into guest memory; estimated when "
+			    "vexitprof_usdt_duty_ratio < 1"},
     [MF_E1000_RX_BYTES] = {"vexitprof_e1000_rx_bytes", MT_COUNTER,
 			   "Bytes the e1000 received into guest memory"},
     [MF_PROBE_EVENTS] = {"vexitprof_probe_events", MT_COUNTER,
@@ -58,6 +61,18 @@ static const struct {
 		    "Events whose aggregate could not be stored (a BPF map was full)"},
     [MF_UNPAIRED] = {"vexitprof_unpaired_events", MT_COUNTER,
 		     "kvm_exit without kvm_entry or the reverse (not timed)"},
+    [MF_USDT_DUTY_RATIO] =
+	{"vexitprof_usdt_duty_ratio", MT_GAUGE,
+	 "Fraction of the time QEMU's USDT probes were attached (1: --exact). Below "
+	 "1, the counts they make (device accesses, e1000 frames) are estimates: "
+	 "each window's counts scaled to its period, released over the next "
+	 "period (they lag by one period)"},
+    [MF_USDT_WINDOWS] = {"vexitprof_usdt_windows", MT_COUNTER,
+			 "Sampling windows the USDT probes were attached for (0: --exact)"},
+    [MF_USDT_RELATIVE_ERROR] = {"vexitprof_usdt_relative_error", MT_GAUGE,
+				"Estimated relative standard error of the increase of the "
+				"extrapolated counts over the last 10 windows, from their "
+				"window-to-window spread (0: --exact)"},
     [MF_VM_INFO] = {"vexitprof_vm_info", MT_GAUGE, "A VM vexitprof is attached to (value 1)"},
     [MF_SERIES] = {"vexitprof_series", MT_GAUGE, "Series exposed for this VM"},
     [MF_SERIES_LIMIT] = {"vexitprof_series_limit", MT_GAUGE,
@@ -131,6 +146,13 @@ char *metrics_render(struct metrics_vm *const *vms, size_t n, const struct metri
 		om ? "" : "_total");
 	fprintf(f, "# TYPE vexitprof_attach_failures%s counter\n", om ? "" : "_total");
 	fprintf(f, "vexitprof_attach_failures_total %llu\n", d->attach_failures);
+	fprintf(f,
+		"# HELP vexitprof_daemon_cpu_seconds%s CPU time the daemon used (user + system)\n",
+		om ? "" : "_total");
+	fprintf(f, "# TYPE vexitprof_daemon_cpu_seconds%s counter\n", om ? "" : "_total");
+	fprintf(f, "vexitprof_daemon_cpu_seconds_total ");
+	value(f, d->cpu_seconds);
+	fputc('\n', f);
 	if (om)
 		fputs("# EOF\n", f);
 	if (fclose(f) || !buf) {

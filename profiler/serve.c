@@ -18,12 +18,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <bpf/libbpf.h>
 #include "vexitprof.skel.h"
@@ -34,6 +36,7 @@
 #include "report.h"
 #include "serve.h"
 #include "serve_discover.h"
+#include "serve_duty.h"
 #include "serve_http.h"
 #include "snapshot.h"
 #include "target.h"
@@ -55,9 +58,18 @@ struct vm {
 	struct vp_attacher *at;
 	struct vp_report hdr; /* the report's header; rows are made per scrape */
 	struct metrics_vm *m;
-	bool read_failed; /* said once */
-	double exited;	  /* when its QEMU exited (0: running) */
+	bool read_failed;     /* said once */
+	struct vp_duty *duty; /* sampled counting (NULL: --exact, or no USDT) */
+	bool duty_failed;     /* re-attaching the USDT probes failed: said once */
+	/* the thread detaching the last window's USDT links (serve_duty's note) */
+	pthread_t det;
+	bool det_running, det_done;
+	struct bpf_link *det_links[VP_MAX_LINKS];
+	int det_n;
+	double exited; /* when its QEMU exited (0: running) */
 };
+
+static bool detached(struct vm *v, bool wait);
 
 /* a QEMU we could not attach to: not retried while it runs */
 struct failed {
@@ -93,6 +105,16 @@ static double mono(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return 0;
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+	       ru.ru_stime.tv_usec / 1e6;
+}
+
 /* ---- scrapes (HTTP thread) ---- */
 
 /* The VM's samples from its maps now; on failure the last samples stay. */
@@ -103,6 +125,23 @@ static void refresh(struct vm *v)
 	int err = snapshot_read(&s, v->at->skel);
 
 	if (!err) {
+		struct metrics_sampling sp = {.usdt = v->hdr.usdt, .ratio = 1};
+
+		if (v->duty) {
+			struct duty_stats st;
+			double now = mono();
+
+			/* an exited VM: every window's estimate out */
+			duty_apply(v->duty, &s, v->exited ? INFINITY : now);
+			duty_get_stats(v->duty, v->exited ? v->exited : now, &st);
+			sp.ratio = st.ratio;
+			sp.windows = st.windows;
+			for (int q = 0; q < DQ_NR && q < 2; q++) {
+				sp.rse[q] = st.rse[q];
+				sp.rse_ok[q] = st.rse_ok[q];
+			}
+		}
+		metrics_vm_set_sampling(v->m, &sp);
 		attribute(&r, &s, NULL, d.mo.per_vcpu);
 		cost_collect(&r, v->at->skel, false, d.trap_ns);
 		err = metrics_vm_update(v->m, &r, &s, d.trap_ns, &d.mo);
@@ -158,7 +197,8 @@ static char *render(bool om, size_t *len, void *arg)
 	}
 	ms = calloc(d.n + 1, sizeof(*ms));
 	if (ms) {
-		md = (struct metrics_daemon){.attach_failures = d.attach_failures};
+		md = (struct metrics_daemon){.attach_failures = d.attach_failures,
+					     .cpu_seconds = cpu_seconds()};
 		for (size_t i = 0; i < d.n; i++) {
 			/* an exited VM keeps its final samples */
 			if (!d.vms[i]->exited) {
@@ -217,7 +257,9 @@ static void vm_free(struct vm *v)
 {
 	if (!v)
 		return;
+	detached(v, true);
 	attacher_free(v->at);
+	duty_free(v->duty);
 	metrics_vm_free(v->m);
 	free(v);
 }
@@ -239,6 +281,143 @@ static int exe_usdt(struct vm *v, int *nop_len)
 	if (usdt >= 0 && d.n_exes < (int)(sizeof(d.exes) / sizeof(d.exes[0])))
 		d.exes[d.n_exes++] = (struct exe_usdt){st.st_dev, st.st_ino, usdt, *nop_len};
 	return usdt;
+}
+
+/*
+ * Sampled counting (serve_duty.c).  A window opens when its probes are all
+ * attached and closes at once (attacher_usdt_pause: the programs return at
+ * once), so it is measured exactly.  Detaching is what takes time: each
+ * uprobe site waits for RCU grace periods, some 0.4 s for the six probes;
+ * a thread of the VM's does it (one at a time: libbpf's USDT bookkeeping of
+ * one object is not thread-safe) while the main thread goes on.
+ */
+static void *detacher(void *arg)
+{
+	struct vm *v = arg;
+
+	for (int i = 0; i < v->det_n; i++)
+		bpf_link__destroy(v->det_links[i]);
+	__atomic_store_n(&v->det_done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* the previous detach is over (or none runs); wait: until it is */
+static bool detached(struct vm *v, bool wait)
+{
+	if (!v->det_running)
+		return true;
+	if (!wait && !__atomic_load_n(&v->det_done, __ATOMIC_ACQUIRE))
+		return false;
+	pthread_join(v->det, NULL);
+	v->det_running = false;
+	return true;
+}
+
+/* v's USDT links come off on its detacher thread (inline if there is none) */
+static void usdt_off(struct vm *v)
+{
+	detached(v, true);
+	attacher_usdt_pause(v->at, true);
+	v->det_n = attacher_usdt_take(v->at, v->det_links);
+	v->det_done = false;
+	v->det_running = !pthread_create(&v->det, NULL, detacher, v);
+	if (!v->det_running)
+		detacher(v);
+}
+
+/*
+ * The USDT probes attached with the rest (so a QEMU without them fails at
+ * once, as with -p) come off until the VM's first window; what they counted
+ * meanwhile is its exact start.
+ */
+static int duty_start(struct vm *v)
+{
+	struct vp_snapshot s;
+	int err;
+
+	usdt_off(v);
+	err = snapshot_read(&s, v->at->skel);
+	if (!err) {
+		v->duty = duty_new(
+		    env.duty_window, env.duty_period, mono(),
+		    (unsigned int)(v->pid * 2654435761u ^ v->start ^ (unsigned long)(mono() * 1e9)),
+		    &s);
+		err = v->duty ? 0 : -ENOMEM;
+	}
+	snapshot_free(&s);
+	if (err)
+		fprintf(stderr, "vexitprof: VM %s (pid %d): cannot start sampled counting: %s\n",
+			v->name, v->pid, strerror(-err));
+	return err ? VP_EXIT_ERROR : 0;
+}
+
+/* The end of v's window: counting stops now, what it counted goes into the estimates. */
+static void window_end(struct vm *v)
+{
+	struct vp_snapshot s;
+	double t;
+	int err;
+
+	attacher_usdt_pause(v->at, true);
+	t = mono();
+	err = snapshot_read(&s, v->at->skel);
+	pthread_mutex_lock(&d.lock);
+	/* a failed read loses this window only (its counts go to the next) */
+	err = err ? err : duty_off(v->duty, t, &s);
+	pthread_mutex_unlock(&d.lock);
+	snapshot_free(&s);
+	usdt_off(v);
+	if (err && !v->read_failed)
+		fprintf(stderr, "vexitprof: VM %s (pid %d): a sampling window was lost: %s\n",
+			v->name, v->pid, strerror(-err));
+}
+
+static void window_start(struct vm *v)
+{
+	int rc = attacher_usdt_on(v->at);
+	double t;
+
+	if (rc && !v->duty_failed)
+		fprintf(stderr,
+			"vexitprof: VM %s (pid %d): re-attaching its USDT probes failed; its "
+			"counts stand still meanwhile\n",
+			v->name, v->pid);
+	v->duty_failed = rc;
+	attacher_usdt_pause(v->at, false);
+	t = mono();
+	pthread_mutex_lock(&d.lock);
+	duty_on(v->duty, t);
+	pthread_mutex_unlock(&d.lock);
+}
+
+/* how long a window waits for the previous detach before it looks again */
+#define SERVE_DETACH_POLL_S 0.005
+
+/* Windows due now start or end; returns when the next is due (at most until). */
+static double duty_tick(double until)
+{
+	for (size_t i = 0; i < d.n; i++) {
+		struct vm *v = d.vms[i];
+		double next;
+
+		if (!v->duty || v->exited)
+			continue;
+		next = duty_next(v->duty);
+		if (mono() >= next) {
+			if (duty_is_on(v->duty))
+				window_end(v);
+			else if (detached(v, false))
+				window_start(v);
+			next = duty_next(v->duty);
+			/* the last detach still runs: the window starts late (and stands for more)
+			 */
+			if (mono() >= next)
+				next = mono() + SERVE_DETACH_POLL_S;
+		}
+		if (next < until)
+			until = next;
+	}
+	return until;
 }
 
 /* Attach the programs -p would (USDT if QEMU has them): 0, or an exit code (one line printed). */
@@ -294,7 +473,9 @@ static int vm_attach(struct vm *v)
 	v->hdr.e1000_usdt = v->at->e1000_usdt;
 	v->hdr.nr_vcpus = target_vcpu_threads(v->pid, NULL, NULL);
 	v->m = metrics_vm_new(v->name, v->pid, v->exe);
-	return v->m ? 0 : VP_EXIT_ERROR;
+	if (!v->m)
+		return VP_EXIT_ERROR;
+	return o.usdt && !env.exact ? duty_start(v) : 0;
 }
 
 static void add_failed(int pid, unsigned long long start)
@@ -374,9 +555,22 @@ static void reap(void)
 		}
 		pthread_mutex_lock(&d.lock);
 		if (!v->exited) {
+			bool on = v->duty && duty_is_on(v->duty);
+
+			if (on)
+				attacher_usdt_pause(v->at, true);
+			detached(v, true);
 			attacher_detach(v->at);
-			refresh(v);
+			if (on) {
+				/* its last window ends now */
+				struct vp_snapshot sn;
+
+				if (!snapshot_read(&sn, v->at->skel))
+					duty_off(v->duty, mono(), &sn);
+				snapshot_free(&sn);
+			}
 			v->exited = now;
+			refresh(v);
 			cache.t = -SERVE_CACHE_S; /* the next scrape shows the final counts */
 			fprintf(stderr,
 				"vexitprof: VM %s (QEMU pid %d) exited: detached; its final counts "
@@ -429,7 +623,7 @@ static int ready(void)
 int serve_main(volatile sig_atomic_t *stop)
 {
 	struct http_server *h;
-	double t0 = mono();
+	double t0 = mono(), next_scan;
 	int fd, rc, n;
 
 	d.mo = (struct metrics_opts){.max_registers = env.max_registers,
@@ -455,11 +649,21 @@ int serve_main(volatile sig_atomic_t *stop)
 	if (n < 0)
 		fprintf(stderr, "vexitprof: cannot list /proc: %s\n", strerror(-n));
 	rc = ready();
+	next_scan = mono() + SERVE_SCAN_US / 1e6;
 	while (!rc && !*stop && !(env.duration && mono() - t0 >= env.duration)) {
-		usleep(SERVE_SCAN_US);
+		/* sampling windows first: their ends are measured, their lengths are not */
+		double wake = duty_tick(next_scan), now = mono();
+
+		if (wake > now) {
+			usleep((useconds_t)((wake - now) * 1e6));
+			continue;
+		}
+		if (now < next_scan)
+			continue;
 		reap();
 		discover_qemus(found, NULL);
 		learn();
+		next_scan = mono() + SERVE_SCAN_US / 1e6;
 	}
 	/* the server first: no scrape reads a VM being freed */
 	http_stop(h);
