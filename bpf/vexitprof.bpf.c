@@ -444,6 +444,26 @@ int usdt_e1000_irq_lower(struct pt_regs *ctx)
 }
 
 /*
+ * --serve's sampled counting loads the programs above as uprobe_multi ones
+ * (serve_usdt.h): libbpf attaches these to QEMU's probes instead, once, which
+ * fills the argument specs and makes the uprobes (file offset, semaphore,
+ * spec id) the daemon then attaches the programs above to, window by window.
+ */
+#define VP_USDT_SITE(name)                                                                         \
+	SEC("usdt")                                                                                \
+	int usdt_site_##name(struct pt_regs *ctx)                                                  \
+	{                                                                                          \
+		return 0;                                                                          \
+	}
+
+VP_USDT_SITE(mr_read)
+VP_USDT_SITE(mr_write)
+VP_USDT_SITE(e1000_tx_batch)
+VP_USDT_SITE(e1000_rx_frame)
+VP_USDT_SITE(e1000_irq_raise)
+VP_USDT_SITE(e1000_irq_lower)
+
+/*
  * Calibration: user space attaches this to a function of its own and times
  * calls with and without it, which measures what one traced USDT event costs
  * (uprobe trap included, which BPF run-time statistics do not see).

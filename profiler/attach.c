@@ -25,6 +25,9 @@
 #include "target.h"
 
 #define H(x) (1u << (x))
+/* enum bpf_attach_type's BPF_TRACE_UPROBE_MULTI (Linux 6.6; this system's uapi headers are older)
+ */
+#define VP_TRACE_UPROBE_MULTI 48
 
 struct tp_prog {
 	const char *prog;
@@ -192,14 +195,19 @@ static int load_hook(struct vp_attacher *a, int hook)
 		else if (tps[i].cat && !tps[i].required && !tp_exists(a, tps[i].cat, tps[i].name))
 			bpf_program__set_autoload(prog(a, tps[i].prog), false);
 	}
-	if (!a->o.usdt) {
-		bpf_object__for_each_program(p, a->skel->obj)
-		{
-			if (!strncmp(bpf_program__name(p), "usdt_", 5))
-				bpf_program__set_autoload(p, false);
-		}
-		bpf_program__set_autoload(a->skel->progs.calib_uprobe, false);
+	bpf_object__for_each_program(p, a->skel->obj)
+	{
+		const char *name = bpf_program__name(p);
+
+		if (strncmp(name, "usdt_", 5))
+			continue;
+		if (!a->o.usdt || (!a->o.usdt_multi && !strncmp(name, "usdt_site_", 10)))
+			bpf_program__set_autoload(p, false);
+		else if (a->o.usdt_multi && strncmp(name, "usdt_site_", 10))
+			bpf_program__set_expected_attach_type(p, VP_TRACE_UPROBE_MULTI);
 	}
+	if (!a->o.usdt)
+		bpf_program__set_autoload(a->skel->progs.calib_uprobe, false);
 	/* --on-cpu: the sampler and its maps only when asked for (the stack map is large) */
 	a->skel->rodata->oncpu = a->o.oncpu_hz > 0;
 	if (!a->o.oncpu_hz) {
@@ -322,11 +330,15 @@ static int attach_usdt(struct vp_attacher *a)
 	for (size_t i = 0; i < sizeof(usdts) / sizeof(usdts[0]); i++) {
 		struct bpf_link *l;
 
+		char site[64];
+
 		if (usdts[i].e1000 && !a->o.packet_probes)
 			continue;
 		n_e1000 += usdts[i].e1000;
-		l = bpf_program__attach_usdt(prog(a, usdts[i].prog), a->o.pid, a->o.exe_path,
-					     "qemu", usdts[i].name, NULL);
+		/* usdt_X's stand-in usdt_site_X (attach.h) */
+		snprintf(site, sizeof(site), "usdt_site_%s", usdts[i].prog + 5);
+		l = bpf_program__attach_usdt(prog(a, a->o.usdt_multi ? site : usdts[i].prog),
+					     a->o.pid, a->o.exe_path, "qemu", usdts[i].name, NULL);
 		if (!l) {
 			/*
 			 * A QEMU without our e1000 patch has none of its probes

@@ -23,7 +23,10 @@ struct vp_attach_opts {
 	const char *exe_path; /* /proc/PID/exe: attach through it */
 	const char *exe_name; /* the executable's path, for messages */
 	bool untimed;	      /* count only: the BPF programs read no clock (--serve) */
-	int oncpu_hz;	      /* --on-cpu: sample rate (0: no sampling) */
+	/* --serve's sampled counting: the USDT programs load as uprobe_multi ones, libbpf
+	 * attaches the usdt_site_ programs in their place (serve_usdt.h) */
+	bool usdt_multi;
+	int oncpu_hz; /* --on-cpu: sample rate (0: no sampling) */
 };
 
 #define VP_MAX_LINKS 32

@@ -38,6 +38,7 @@
 #include "serve_discover.h"
 #include "serve_duty.h"
 #include "serve_http.h"
+#include "serve_usdt.h"
 #include "snapshot.h"
 #include "target.h"
 
@@ -61,15 +62,25 @@ struct vm {
 	bool read_failed;     /* said once */
 	struct vp_duty *duty; /* sampled counting (NULL: --exact, or no USDT) */
 	bool duty_failed;     /* re-attaching the USDT probes failed: said once */
-	/* the thread detaching the last window's USDT links (serve_duty's note) */
-	pthread_t det;
-	bool det_running, det_done;
-	struct bpf_link *det_links[VP_MAX_LINKS];
-	int det_n;
+	/* its USDT probes' uprobes, attached for each window (0: through libbpf) */
+	struct usdt_site sites[USDT_MAX_SITES];
+	int n_sites;
+	int site_fds[USDT_MAX_SITES]; /* a window's uprobe_multi links */
+	int n_site_fds;
+	/* threads detaching the last window's links (see usdt_off) */
+	struct det {
+		pthread_t t;
+		bool done;
+		struct bpf_link *l[VP_MAX_LINKS];
+		int n;
+		int fd; /* a link fd (-1: none) */
+	} det[USDT_MAX_SITES + 1];
+	int n_det;
 	double exited; /* when its QEMU exited (0: running) */
 };
 
 static bool detached(struct vm *v, bool wait);
+static void usdt_off(struct vm *v);
 
 /* a QEMU we could not attach to: not retried while it runs */
 struct failed {
@@ -257,6 +268,8 @@ static void vm_free(struct vm *v)
 {
 	if (!v)
 		return;
+	if (v->duty)
+		usdt_off(v); /* a window's links, if one is open */
 	detached(v, true);
 	attacher_free(v->at);
 	duty_free(v->duty);
@@ -287,42 +300,67 @@ static int exe_usdt(struct vm *v, int *nop_len)
  * Sampled counting (serve_duty.c).  A window opens when its probes are all
  * attached and closes at once (attacher_usdt_pause: the programs return at
  * once), so it is measured exactly.  Detaching is what takes time: each
- * uprobe site waits for RCU grace periods, some 0.4 s for the six probes;
- * a thread of the VM's does it (one at a time: libbpf's USDT bookkeeping of
- * one object is not thread-safe) while the main thread goes on.
+ * uprobe waits for RCU grace periods (~75 ms here) after it is disarmed.
+ * The uprobes of serve_usdt.c detach on a thread each, at once; libbpf's
+ * USDT links (the first time, or where the kernel did not say what they
+ * are) one after another on one thread (its USDT bookkeeping of one object
+ * is not thread-safe).  The main thread goes on meanwhile.
  */
 static void *detacher(void *arg)
 {
-	struct vm *v = arg;
+	struct det *j = arg;
 
-	for (int i = 0; i < v->det_n; i++)
-		bpf_link__destroy(v->det_links[i]);
-	__atomic_store_n(&v->det_done, true, __ATOMIC_RELEASE);
+	for (int i = 0; i < j->n; i++)
+		bpf_link__destroy(j->l[i]);
+	if (j->fd >= 0)
+		close(j->fd);
+	__atomic_store_n(&j->done, true, __ATOMIC_RELEASE);
 	return NULL;
 }
 
-/* the previous detach is over (or none runs); wait: until it is */
+/* the last detach is over (or none runs); wait: until it is */
 static bool detached(struct vm *v, bool wait)
 {
-	if (!v->det_running)
-		return true;
-	if (!wait && !__atomic_load_n(&v->det_done, __ATOMIC_ACQUIRE))
-		return false;
-	pthread_join(v->det, NULL);
-	v->det_running = false;
+	for (int i = 0; !wait && i < v->n_det; i++)
+		if (!__atomic_load_n(&v->det[i].done, __ATOMIC_ACQUIRE))
+			return false;
+	for (int i = 0; i < v->n_det; i++)
+		pthread_join(v->det[i].t, NULL);
+	v->n_det = 0;
 	return true;
 }
 
-/* v's USDT links come off on its detacher thread (inline if there is none) */
+static void detach_job(struct vm *v, struct det *j)
+{
+	j->done = false;
+	if (pthread_create(&j->t, NULL, detacher, j))
+		detacher(j); /* no thread: here and now */
+	else
+		v->n_det++;
+}
+
+/*
+ * v's USDT probes stop counting now and come off in the background: the
+ * window's uprobe_multi links each on a thread of its own (at once), libbpf's
+ * links (the first time) one after another on one.
+ */
 static void usdt_off(struct vm *v)
 {
-	detached(v, true);
+	struct det *j;
+
 	attacher_usdt_pause(v->at, true);
-	v->det_n = attacher_usdt_take(v->at, v->det_links);
-	v->det_done = false;
-	v->det_running = !pthread_create(&v->det, NULL, detacher, v);
-	if (!v->det_running)
-		detacher(v);
+	detached(v, true);
+	for (int i = 0; i < v->n_site_fds; i++) {
+		j = &v->det[v->n_det];
+		*j = (struct det){.fd = v->site_fds[i]};
+		detach_job(v, j);
+	}
+	v->n_site_fds = 0;
+	j = &v->det[v->n_det];
+	*j = (struct det){.fd = -1};
+	j->n = attacher_usdt_take(v->at, j->l);
+	if (j->n)
+		detach_job(v, j);
 }
 
 /*
@@ -335,6 +373,10 @@ static int duty_start(struct vm *v)
 	struct vp_snapshot s;
 	int err;
 
+	/* before libbpf's links go: the kernel says what their uprobes are */
+	v->n_sites = usdt_sites(v->at, v->sites, USDT_MAX_SITES);
+	if (v->n_sites < 0)
+		return VP_EXIT_ERROR;
 	usdt_off(v);
 	err = snapshot_read(&s, v->at->skel);
 	if (!err) {
@@ -374,15 +416,18 @@ static void window_end(struct vm *v)
 
 static void window_start(struct vm *v)
 {
-	int rc = attacher_usdt_on(v->at);
+	int rc = 0;
 	double t;
 
-	if (rc && !v->duty_failed)
+	rc = usdt_sites_attach(v->at, v->sites, v->n_sites, v->site_fds);
+	v->n_site_fds = rc > 0 ? rc : 0;
+
+	if (rc < 0 && !v->duty_failed)
 		fprintf(stderr,
-			"vexitprof: VM %s (pid %d): re-attaching its USDT probes failed; its "
+			"vexitprof: VM %s (pid %d): attaching its USDT probes failed (%s); its "
 			"counts stand still meanwhile\n",
-			v->name, v->pid);
-	v->duty_failed = rc;
+			v->name, v->pid, strerror(-rc));
+	v->duty_failed = rc < 0;
 	attacher_usdt_pause(v->at, false);
 	t = mono();
 	pthread_mutex_lock(&d.lock);
@@ -447,6 +492,7 @@ static int vm_attach(struct vm *v)
 	}
 	o.usdt = usdt > 0;
 	o.usdt_nop_len = nop_len;
+	o.usdt_multi = o.usdt && !env.exact; /* sampled: serve_usdt.h */
 	/* one calibration for the daemon: the trap costs the same in every QEMU */
 	o.calibrate = o.usdt && !env.no_calib && !d.calibrated;
 	v->at = attacher_new(&o);
@@ -555,20 +601,19 @@ static void reap(void)
 		}
 		pthread_mutex_lock(&d.lock);
 		if (!v->exited) {
-			bool on = v->duty && duty_is_on(v->duty);
+			if (v->duty) {
+				/* its last window, if one is open, ends now */
+				struct vp_snapshot sn = {};
+				double t = mono();
 
-			if (on)
 				attacher_usdt_pause(v->at, true);
+				if (duty_is_on(v->duty) && !snapshot_read(&sn, v->at->skel))
+					duty_off(v->duty, t, &sn);
+				snapshot_free(&sn);
+				usdt_off(v);
+			}
 			detached(v, true);
 			attacher_detach(v->at);
-			if (on) {
-				/* its last window ends now */
-				struct vp_snapshot sn;
-
-				if (!snapshot_read(&sn, v->at->skel))
-					duty_off(v->duty, mono(), &sn);
-				snapshot_free(&sn);
-			}
 			v->exited = now;
 			refresh(v);
 			cache.t = -SERVE_CACHE_S; /* the next scrape shows the final counts */
