@@ -13,6 +13,10 @@ SOURCE:
   tap-rx     frames/s the guest sent, from the host side of the tap (a pktgen
              run); tracers: vexitprof, with and without the packet probes.
              Ends early when a window sees no frame (pktgen ended).
+  tap-rx-serve  the same, tracers: the fleet daemon (vexitprof --serve -p
+             QEMU_PID, scraped every second by vp-serve.sh) sampled (its
+             default --duty) and --exact; the daemon's own CPU time goes to
+             OUT.daemon.MODE ("cpu_s wall_s" per window).
 OUT gets "mode rate qemu_cpu_ns_per_unit" lines, one per window."""
 import os
 import signal
@@ -50,6 +54,14 @@ def main():
             "vexitprof-no-packet-probes": f"{vp} -p {qpid} --no-packet-probes --ready-file {{r}} >/dev/null 2>&1",
         }
         settle = 3
+    elif source == "tap-rx-serve":
+        ns, tap = os.environ["VEXIT_NETNS"], os.environ["VEXIT_TAP"]
+        serve = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vp-serve.sh")
+        tracers = {
+            m: f"VP_SERVE_LOG={out}.daemon.{m} {serve} {vp} 19479 -p {qpid} {o} --ready-file {{r}}"
+            for m, o in (("serve-sampled", ""), ("serve-exact", "--exact"))
+        }
+        settle = 3
     else:
         raise SystemExit(f"paired_windows.py: unknown source {source}")
     open(os.environ["VEXIT_READY_FILE"], "w").close()  # release the guest
@@ -80,7 +92,7 @@ def main():
     for _ in range(cycles):
         for mode, cmd in tracers.items():
             time.sleep(0.5)
-            if window("none") == 0 and source == "tap-rx":
+            if window("none") == 0 and source.startswith("tap-rx"):
                 sys.exit(0)  # pktgen ended
             r = f"{out}.ready"
             if os.path.exists(r):
