@@ -16,8 +16,8 @@
 #include "serve_usdt.h"
 
 /*
- * struct bpf_link_info's head and its perf_event.uprobe member as Linux 6.12+
- * lays them out (this system's uapi headers are older): the kernel fills
+ * struct bpf_link_info's head and its perf_event.uprobe member as recent kernels
+ * lay them out (this system's uapi headers are older): the kernel fills
  * what it has and says how much in the length.
  */
 struct link_info {
@@ -111,7 +111,8 @@ int usdt_sites(struct vp_attacher *a, struct usdt_site *out, int max)
 	if (bad || n < a->n - a->n_kernel) {
 		fprintf(stderr,
 			"vexitprof: this kernel does not tell where libbpf attached QEMU's "
-			"USDT probes (Linux 6.12 does): sampled counting cannot re-attach them; "
+			"USDT probes (no cookie and semaphore in its link info): sampled counting "
+			"cannot re-attach them; "
 			"--exact counts all the time\n");
 		return -1;
 	}

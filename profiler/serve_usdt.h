@@ -7,7 +7,7 @@
  * window.  A uprobe_multi link (Linux 6.6) disarms all its uprobes at once
  * and waits once, on its own.  So libbpf attaches stand-in programs
  * (usdt_site_*) once, which fills its argument specs; the kernel tells
- * their uprobes (file offset, semaphore, BPF cookie = spec id; Linux 6.12
+ * their uprobes (file offset, semaphore, BPF cookie = spec id, in its
  * link info), and each window attaches the real programs (loaded as
  * uprobe_multi ones, attach.h usdt_multi) there, one link per program.
  */
@@ -31,7 +31,7 @@ struct usdt_site {
 /*
  * The uprobes behind a's USDT links (attached by attacher_attach with
  * usdt_multi, not yet detached): how many, or -1 with one line printed if this
- * kernel's link info does not say (before Linux 6.12).
+ * kernel's link info does not say (older kernels).
  */
 int usdt_sites(struct vp_attacher *a, struct usdt_site *out, int max);
 /*
