@@ -55,6 +55,7 @@ enum {
 	OPT_ON_CPU,
 	OPT_EXACT,
 	OPT_DUTY,
+	OPT_TIMESTAMPS,
 };
 
 static const struct argp_option opts[] = {
@@ -103,6 +104,10 @@ static const struct argp_option opts[] = {
     {"duty", OPT_DUTY, "WINDOW/PERIOD", 0,
      "With --serve: attach QEMU's USDT probes for WINDOW ms of every PERIOD ms and extrapolate "
      "their counts (default " VP_STR(VP_DUTY_WINDOW_MS) "/" VP_STR(VP_DUTY_PERIOD_MS) ")",
+     1},
+    {"timestamps", OPT_TIMESTAMPS, NULL, 0,
+     "With --serve: stamp each VM's samples with the time its maps were read (exact rates "
+     "whatever the scrape's delay; Prometheus then marks no ended series stale)",
      1},
     {"exact", OPT_EXACT, NULL, 0,
      "With --serve: keep QEMU's USDT probes attached (exact counts, one trap per access)", 1},
@@ -187,6 +192,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_EXACT:
 		env.exact = true;
+		break;
+	case OPT_TIMESTAMPS:
+		env.timestamps = true;
 		break;
 	case OPT_DUTY: {
 		char *end, *end2 = NULL;
@@ -278,9 +286,10 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			break;
 		}
 		if (env.n_vms || env.timing || env.max_registers != METRICS_DEF_REGISTERS ||
-		    env.max_series != METRICS_DEF_SERIES || env.exact || env.duty_set)
-			argp_error(state, "--vm, --timing, --max-registers, --max-series, --duty "
-					  "and --exact are --serve options");
+		    env.max_series != METRICS_DEF_SERIES || env.exact || env.duty_set ||
+		    env.timestamps)
+			argp_error(state, "--vm, --timing, --max-registers, --max-series, --duty, "
+					  "--exact and --timestamps are --serve options");
 		if (!env.pid)
 			argp_error(state, "-p PID is required");
 		if (env.json && env.folded)

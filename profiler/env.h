@@ -23,7 +23,7 @@ struct env {
 	bool timing;
 	int max_registers, max_series;
 	/* QEMU's USDT probes attached duty_window s per duty_period s, or all the time (exact) */
-	bool exact, duty_set;
+	bool exact, duty_set, timestamps;
 	double duty_window, duty_period;
 };
 

@@ -90,6 +90,7 @@ struct metrics_vm {
 	struct last *lt; /* open addressing, lt_cap a power of 2 */
 	size_t lt_n, lt_cap;
 	struct metrics_sampling sampling;
+	double t_read;
 };
 
 /* samples being built */
@@ -134,6 +135,16 @@ void metrics_vm_free(struct metrics_vm *m)
 	free(m->prev_groups);
 	free(m->reasons);
 	free(m);
+}
+
+void metrics_vm_set_time(struct metrics_vm *m, double t)
+{
+	m->t_read = t;
+}
+
+double metrics_vm_time(const struct metrics_vm *m)
+{
+	return m->t_read;
 }
 
 void metrics_vm_set_sampling(struct metrics_vm *m, const struct metrics_sampling *s)

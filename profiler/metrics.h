@@ -82,6 +82,9 @@ struct vp_snapshot;
 
 struct metrics_vm *metrics_vm_new(const char *vm, int pid, const char *exe);
 void metrics_vm_free(struct metrics_vm *m);
+/* When the samples of the last update were read (Unix time, s; 0: not said). */
+void metrics_vm_set_time(struct metrics_vm *m, double t);
+double metrics_vm_time(const struct metrics_vm *m);
 /* What the next updates say about sampling (default: exact). */
 void metrics_vm_set_sampling(struct metrics_vm *m, const struct metrics_sampling *s);
 /*
@@ -99,6 +102,7 @@ struct metrics_daemon {
 	int vms;
 	unsigned long long attach_failures;
 	double cpu_seconds; /* the daemon's own CPU time, user + system */
+	bool timestamps;    /* each VM's samples carry the time its maps were read */
 };
 
 /*

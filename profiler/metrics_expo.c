@@ -96,10 +96,16 @@ static void value(FILE *f, double v)
 		fprintf(f, "%.15g", v);
 }
 
-static void sample(FILE *f, const struct metric_sample *s, const char *name, bool counter)
+/* t: the sample's time (Unix s; 0: none): milliseconds in text 0.0.4, seconds in OpenMetrics */
+static void sample(FILE *f, const struct metric_sample *s, const char *name, bool counter, double t,
+		   bool om)
 {
 	fprintf(f, "%s%s%s{%s} ", name, counter ? "_total" : "", sfx_name[s->sfx], s->labels);
 	value(f, s->value);
+	if (t > 0 && om)
+		fprintf(f, " %.3f", t);
+	else if (t > 0)
+		fprintf(f, " %.0f", t * 1e3);
 	fputc('\n', f);
 }
 
@@ -133,7 +139,8 @@ char *metrics_render(struct metrics_vm *const *vms, size_t n, const struct metri
 				if (!any)
 					header(f, fam, om);
 				any = true;
-				sample(f, &s[i], fams[fam].name, fams[fam].type == MT_COUNTER);
+				sample(f, &s[i], fams[fam].name, fams[fam].type == MT_COUNTER,
+				       d->timestamps ? metrics_vm_time(vms[v]) : 0, om);
 			}
 		}
 	}

@@ -116,6 +116,14 @@ static double mono(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static double unix_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static double cpu_seconds(void)
 {
 	struct rusage ru;
@@ -133,6 +141,7 @@ static void refresh(struct vm *v)
 {
 	struct vp_report r = v->hdr;
 	struct vp_snapshot s;
+	double t = unix_now();
 	int err = snapshot_read(&s, v->at->skel);
 
 	if (!err) {
@@ -156,6 +165,8 @@ static void refresh(struct vm *v)
 		attribute(&r, &s, NULL, d.mo.per_vcpu);
 		cost_collect(&r, v->at->skel, false, d.trap_ns);
 		err = metrics_vm_update(v->m, &r, &s, d.trap_ns, &d.mo);
+		if (!err)
+			metrics_vm_set_time(v->m, t);
 		report_free(&r);
 	}
 	snapshot_free(&s);
@@ -209,7 +220,8 @@ static char *render(bool om, size_t *len, void *arg)
 	ms = calloc(d.n + 1, sizeof(*ms));
 	if (ms) {
 		md = (struct metrics_daemon){.attach_failures = d.attach_failures,
-					     .cpu_seconds = cpu_seconds()};
+					     .cpu_seconds = cpu_seconds(),
+					     .timestamps = env.timestamps};
 		for (size_t i = 0; i < d.n; i++) {
 			/* an exited VM keeps its final samples */
 			if (!d.vms[i]->exited) {

@@ -15,6 +15,12 @@
 #  - Bad input: a bad --serve, the port in use, 50 concurrent scrapes and a
 #    client that never reads, malformed HTTP, oversized headers.
 #  - SIGTERM: exit 0, none of the daemon's BPF programs left (bpftool).
+#  - The checks above run against a daemon with --exact (USDT probes always
+#    attached).  A second daemon in the default sampled mode (probes attached
+#    10 ms of every second, counts extrapolated) serves A too: its TX frames
+#    and TDT writes match the tap and bpftrace within a tolerance made of
+#    the error it reports itself (its relative-error gauge), it says its duty
+#    ratio, and it takes a few % of the exact daemon's probe hits.
 # Everything it starts (Prometheus, VMs and their namespaces, the daemon) is
 # stopped on every exit path.  Under TCG.
 . "$(dirname "$0")/lib.sh"
@@ -28,8 +34,10 @@ TAG=vxs$$ # VM names; --vm "$TAG-*" keeps other QEMUs on this host out of the da
 CAP=200   # --max-series: small enough that C's hundreds of registers hit it
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 PORT=$(free_port)
+SPORT=$(free_port)
 PPORT=$(free_port)
 URL=http://127.0.0.1:$PORT/metrics
+SURL=http://127.0.0.1:$SPORT/metrics
 PROM=http://127.0.0.1:$PPORT
 metrics() { curl -sf --max-time 10 "$URL"; }
 # mval VM METRIC [LABEL-MATCH]: the daemon's value of METRIC{vm=VM,...} (sum over matches)
@@ -55,15 +63,35 @@ check "  and says why" grep -q 'expected \[ADDR:\]PORT' "$T_TMP/bad.err"
 rc=0
 "$VEXITPROF" --serve "$PORT" --json 2>"$T_TMP/bad.err" || rc=$?
 expect_eq "--serve --json: usage error" "$rc" 2
+for bad in 10 0/1000 10/10 x/1000 10/; do
+	rc=0
+	"$VEXITPROF" --serve "$PORT" --duty "$bad" 2>"$T_TMP/bad.err" || rc=$?
+	expect_eq "--duty $bad: usage error" "$rc" 2
+done
+check "  and says what it wants" grep -q 'expected WINDOW/PERIOD in ms' "$T_TMP/bad.err"
+rc=0
+"$VEXITPROF" --serve "$PORT" --duty 10/1000 --exact 2>"$T_TMP/bad.err" || rc=$?
+expect_eq "--duty with --exact: usage error" "$rc" 2
+rc=0
+"$VEXITPROF" -p 1 --exact 2>"$T_TMP/bad.err" || rc=$?
+expect_eq "--exact without --serve: usage error" "$rc" 2
 
 # --- the daemon ---
 # (niced like Prometheus below: both run in time on a machine loaded far past its cores)
-nice -n -10 "$VEXITPROF" --serve "127.0.0.1:$PORT" --vm "$TAG-*" --max-series $CAP \
+# --timestamps: each VM's samples carry the time its maps were read, so the
+# rates below do not depend on when the loaded machine got to the scrape
+nice -n -10 "$VEXITPROF" --serve "127.0.0.1:$PORT" --exact --timestamps --vm "$TAG-*" --max-series $CAP \
 	--ready-file "$T_TMP/d.ready" 2>"$T_TMP/d.err" &
 DPID=$!
 at_exit "kill -TERM $DPID 2>/dev/null; wait $DPID 2>/dev/null"
-for i in $(seq 100); do [ -e "$T_TMP/d.ready" ] && break; kill -0 $DPID || die "daemon died: $(cat "$T_TMP/d.err")"; sleep 0.1; done
+# the sampled daemon (default --duty), for A only
+nice -n -10 "$VEXITPROF" --serve "127.0.0.1:$SPORT" --timestamps --vm "$TAG-a" \
+	--ready-file "$T_TMP/s.ready" 2>"$T_TMP/s.err" &
+SDPID=$!
+at_exit "kill -TERM $SDPID 2>/dev/null; wait $SDPID 2>/dev/null"
+for i in $(seq 100); do [ -e "$T_TMP/d.ready" ] && [ -e "$T_TMP/s.ready" ] && break; kill -0 $DPID && kill -0 $SDPID || die "a daemon died: $(cat "$T_TMP/d.err" "$T_TMP/s.err")"; sleep 0.1; done
 check "daemon serves /metrics" metrics >/dev/null
+check "the sampled daemon too" curl -sf --max-time 10 "$SURL" -o /dev/null
 rc=0
 timeout 10 "$VEXITPROF" --serve "127.0.0.1:$PORT" 2>"$T_TMP/busy.err" || rc=$?
 expect_eq "a second daemon on the same port exits 1" "$rc" 1
@@ -76,6 +104,8 @@ global: {scrape_interval: 1s, scrape_timeout: 900ms, evaluation_interval: 1s}
 scrape_configs:
   - job_name: vexitprof
     static_configs: [{targets: ["127.0.0.1:$PORT"]}]
+  - job_name: vexitprof-sampled
+    static_configs: [{targets: ["127.0.0.1:$SPORT"]}]
 EOF
 check "promtool accepts the scrape config" promtool check config "$T_TMP/prom.yml" >/dev/null
 nice -n -10 prometheus --config.file="$T_TMP/prom.yml" --storage.tsdb.path="$T_TMP/prom" \
@@ -94,6 +124,7 @@ attach_cmd() { # NAME BPFTRACE(0/1)
 	cat >"$T_TMP/attach-$1.sh" <<EOF
 echo "\$QEMU_PID \$VEXIT_NETNS \$VEXIT_TAP" >"$T_TMP/$1.env"
 until curl -sf "$URL" | grep -q '^vexitprof_vm_info{vm="$TAG-$1"'; do sleep 0.1; done
+[ $1 = a ] && until curl -sf "$SURL" | grep -q '^vexitprof_vm_info{vm="$TAG-a"'; do sleep 0.1; done
 if [ $2 = 1 ]; then
 	bpftrace -e 'BEGIN { printf("READY\n"); }
 usdt:/proc/'\$QEMU_PID'/exe:qemu:memory_region_ops_write /pid == '\$QEMU_PID' && (arg2 & 0x1ffff) == 0x3818 && str(arg5) == "e1000-mmio"/ { @n = count(); }
@@ -125,12 +156,12 @@ read -r QB _ _ <"$T_TMP/b.env"
 ok "A (qemu $QA) and B (qemu $QB) run their workloads"
 
 # host side of A's tap and bpftrace's TDT count, every 0.5 s: "time rx_packets tdt_writes".
-# Prometheus stamps a sample when its scrape starts, the daemon reads its maps
-# a little later: on a loaded 2-core machine that lag varies by up to a second
-# between scrapes, i.e. by 10% of one 10 s window, and pktgen's rate moves
-# with the load.  So the samples Prometheus stored are compared over 30 s
-# with the host's count at the same instants (within 5%), and rate(...[10s])
-# at the ends of three back-to-back windows, averaged (within 10%).
+# Without --timestamps Prometheus would stamp a sample when its scrape
+# starts, and the daemon reads its maps up to a second later on this loaded
+# machine (10% of a 10 s window); with it, samples carry the read time.  The
+# samples Prometheus stored are compared over 30 s with the host's count at
+# the same instants, and rate(...[10s]) at the ends of three back-to-back
+# windows, averaged, with the host's rate over the 30 s (both within 5%).
 # (rx_packets + rx_dropped: frames the tap took from QEMU; on a loaded machine
 # the namespace's backlog drops some after they were counted by e1000)
 (while :; do
@@ -167,38 +198,83 @@ bt_tdt=$(awk -v a="$bt1" -v b="$bt2" -v s="$t1" -v e="$t2" 'BEGIN { printf "%.1f
 expect_ge "A sends: host-side frames/s" "$host_fps" 1000
 echo "    tap drops in the window: $(ip netns exec "$NSA" cat "/sys/class/net/$TAPA/statistics/rx_dropped")"
 A="vm=\"$TAG-a\""
-# slope QUERY COLUMN: Prometheus' raw samples of QUERY over the last 30 s
+# in Prometheus: the exact daemon's series (job vexitprof) and the sampled one's
+AX="$A,job=\"vexitprof\""
+AS="$A,job=\"vexitprof-sampled\""
+# slope QUERY COLUMN [LAG]: Prometheus' raw samples of QUERY over the last 30 s
 # before t2, first to last, against the host log's COLUMN (2: tap frames,
-# 3: bpftrace's TDT count) interpolated at the same two instants
+# 3: bpftrace's TDT count) interpolated at the same two instants (LAG s earlier)
 slope() {
 	curl -sf "$PROM/api/v1/query" --data-urlencode "query=$1[30s]" --data-urlencode "time=$t2" |
 		jq -r '.data.result[0].values | "\(.[0][0]) \(.[0][1]) \(.[-1][0]) \(.[-1][1])"' |
-		awk -v lf="$T_TMP/host.log" -v col="$2" '{
+		awk -v lf="$T_TMP/host.log" -v col="$2" -v lag="${3:-0}" '{
 			t0 = $1; v0 = $2; t1 = $3; v1 = $4
 			while ((getline l < lf) > 0) { split(l, f, " "); T[n] = f[1]; C[n] = f[col]; n++ }
-			h0 = at(t0); h1 = at(t1)
+			h0 = at(t0 - lag); h1 = at(t1 - lag)
 			printf "%.1f %.1f\n", (v1 - v0) / (t1 - t0), (h1 - h0) / (t1 - t0)
 		}
 		function at(t,   i) { for (i = 1; i < n; i++) if (T[i] >= t) return C[i-1] + (C[i] - C[i-1]) * (t - T[i-1]) / (T[i] - T[i-1]); return C[n-1] }'
 }
-read -r p h < <(slope "vexitprof_e1000_tx_frames_total{$A}" 2)
+read -r p h < <(slope "vexitprof_e1000_tx_frames_total{$AX}" 2)
 within "A's e1000 TX frames/s in Prometheus = frames/s on the host side of the tap (same 30 s)" "$p" "$h" 5
-read -r p h < <(slope "vexitprof_device_accesses_total{$A,device=\"e1000-mmio\",register=\"TDT\",dir=\"write\"}" 3)
+read -r p h < <(slope "vexitprof_device_accesses_total{$AX,device=\"e1000-mmio\",register=\"TDT\",dir=\"write\"}" 3)
 within "A's TDT writes/s in Prometheus = bpftrace's count of them (same 30 s)" "$p" "$h" 5
-# and PromQL's own rate() over 10 s windows, which extrapolates each window
-# to its ends and so also carries the machine's scrape-time jitter
-prom_fps=$(pq3 "rate(vexitprof_e1000_tx_frames_total{$A}[10s])")
-within "rate(A's TX frames[10s]) = the host's frames/s" "$prom_fps" "$host_fps" 10
-prom_tdt=$(pq3 "rate(vexitprof_device_accesses_total{$A,device=\"e1000-mmio\",register=\"TDT\",dir=\"write\"}[10s])")
-within "rate(A's TDT writes[10s]) = bpftrace's TDT writes/s" "$prom_tdt" "$bt_tdt" 10
+# and PromQL's own rate() over 10 s windows
+prom_fps=$(pq3 "rate(vexitprof_e1000_tx_frames_total{$AX}[10s])")
+within "rate(A's TX frames[10s]) = the host's frames/s" "$prom_fps" "$host_fps" 5
+prom_tdt=$(pq3 "rate(vexitprof_device_accesses_total{$AX,device=\"e1000-mmio\",register=\"TDT\",dir=\"write\"}[10s])")
+within "rate(A's TDT writes[10s]) = bpftrace's TDT writes/s" "$prom_tdt" "$bt_tdt" 5
+
+# --- the sampled daemon (default --duty 10/1000) on the same VM A ---
+# Its counters are each 10 ms window's counts scaled to the window's period
+# and released over the next period: they lag the guest by one period, so
+# the host's counts are taken 1 s earlier.  It reports its error: the
+# relative standard error of a 10-window (10 s) increase, from the windows'
+# spread.  Over 30 s (30 windows) that is the gauge / sqrt(3); the tolerance
+# is what the exact daemon gets here (5%) + 3 of those.
+ratio=$(pq "vexitprof_usdt_duty_ratio{$AS}" "$t2")
+expect_ge "the sampled daemon's duty ratio for A (10 ms of every second)" "$ratio" 0.005
+expect_le "  at most 3%" "$ratio" 0.03
+expect_eq "the exact daemon's duty ratio is 1" "$(pq "vexitprof_usdt_duty_ratio{$AX}" "$t2")" 1
+expect_eq "  and its error 0" "$(pq "vexitprof_usdt_relative_error{$AX,quantity=\"e1000_tx_frames\"}" "$t2")" 0
+rse_f=$(pq "avg_over_time(vexitprof_usdt_relative_error{$AS,quantity=\"e1000_tx_frames\"}[30s])" "$t2")
+rse_a=$(pq "avg_over_time(vexitprof_usdt_relative_error{$AS,quantity=\"accesses\"}[30s])" "$t2")
+expect_ge "the sampled daemon reports its TX frames' relative error (10 windows)" "$rse_f" 0.0001
+expect_ge "  and its accesses'" "$rse_a" 0.0001
+tol=$(awk -v f="$rse_f" -v a="$rse_a" 'BEGIN { m = f > a ? f : a; printf "%.1f", 5 + 300 * m / sqrt(3) }')
+expect_le "  small enough to say something: 30 s tolerance (%)" "$tol" 50
+read -r p h < <(slope "vexitprof_e1000_tx_frames_total{$AS}" 2 1)
+within "sampled: A's TX frames/s = the tap's 1 s earlier (30 s; 5% + 3 errors)" "$p" "$h" "$tol"
+read -r p h < <(slope "vexitprof_device_accesses_total{$AS,device=\"e1000-mmio\",register=\"TDT\",dir=\"write\"}" 3 1)
+within "sampled: A's TDT writes/s = bpftrace's 1 s earlier (30 s; 5% + 3 errors)" "$p" "$h" "$tol"
+# each 10 s on its own: rate(...[10s]) at t2, t2-10, t2-20 against the tap's
+# frames/s over the 10 s before, 1 s earlier, within the exact daemon's 5%
+# + 3 x the error the gauge showed then
+for back in 0 10 20; do
+	te=$(awk -v t="$t2" -v b="$back" 'BEGIN { printf "%.3f", t - b }')
+	r=$(pq "rate(vexitprof_e1000_tx_frames_total{$AS}[10s])" "$te")
+	e=$(pq "vexitprof_usdt_relative_error{$AS,quantity=\"e1000_tx_frames\"}" "$te")
+	hr=$(awk -v lf="$T_TMP/host.log" -v te="$te" '
+		BEGIN { while ((getline l < lf) > 0) { split(l, f, " "); T[n] = f[1]; C[n] = f[2]; n++ }
+			printf "%.1f", (at(te - 1) - at(te - 11)) / 10 }
+		function at(t,   i) { for (i = 1; i < n; i++) if (T[i] >= t) return C[i-1] + (C[i] - C[i-1]) * (t - T[i-1]) / (T[i] - T[i-1]); return C[n-1] }')
+	within "sampled: rate(A's TX frames[10s]) at t2-$back = the tap's (5% + 3 x error $e)" "$r" "$hr" \
+		"$(awk -v e="$e" 'BEGIN { printf "%.1f", 5 + 300 * e }')"
+done
+# the point of sampling: the probes count a few % of what the exact daemon's count
+ev_s=$(pq "increase(vexitprof_probe_events_total{$AS,kind=\"usdt\"}[30s])" "$t2")
+ev_x=$(pq "increase(vexitprof_probe_events_total{$AX,kind=\"usdt\"}[30s])" "$t2")
+expect_ge "the sampled daemon's USDT probes ran" "$ev_s" 1
+expect_le "  on at most 3% of the events the exact daemon's ran on (ratio)" \
+	"$(awk -v s="$ev_s" -v x="$ev_x" 'BEGIN { printf "%.4f", x > 0 ? s / x : 1 }')" 0.03
 B="vm=\"$TAG-b\""
 expect_eq "B's series carry its name and pid" "$(pq "vexitprof_vm_info{$B}")" 1
 expect_eq "  pid label is B's QEMU" "$(curl -sf "$PROM/api/v1/query" --data-urlencode "query=vexitprof_vm_info{$B}" | jq -r '.data.result[0].metric.pid')" "$QB"
 # each VM's series show its own workload: rr receives a frame per request, pktgen none
 expect_ge "B (rr) receives, 10x more than A (pktgen): rx(B) - 10 rx(A)" \
-	"$(pq "vexitprof_e1000_rx_frames_total{$B} - on() 10 * vexitprof_e1000_rx_frames_total{$A}")" 100
+	"$(pq "vexitprof_e1000_rx_frames_total{$B} - on() 10 * vexitprof_e1000_rx_frames_total{$AX}")" 100
 expect_ge "A (pktgen) sends, 2x more than B (rr): tx(A) - 2 tx(B)" \
-	"$(pq "vexitprof_e1000_tx_frames_total{$A} - on() 2 * vexitprof_e1000_tx_frames_total{$B}")" 1000
+	"$(pq "vexitprof_e1000_tx_frames_total{$AX} - on() 2 * vexitprof_e1000_tx_frames_total{$B}")" 1000
 expect_eq "Prometheus scraped the OpenMetrics output without a failure" \
 	"$(pq 'min_over_time(up{job="vexitprof"}[20s])')" 1
 
@@ -217,6 +293,8 @@ expect_eq "  A's TDT writes have a series of their own" \
 kill -9 "$QA"
 for i in $(seq 50); do grep -q "VM $TAG-a (QEMU pid $QA) exited" "$T_TMP/d.err" && break; sleep 0.1; done
 check "the daemon noticed A's exit" grep -q "VM $TAG-a (QEMU pid $QA) exited" "$T_TMP/d.err"
+for i in $(seq 50); do grep -q "VM $TAG-a (QEMU pid $QA) exited" "$T_TMP/s.err" && break; sleep 0.1; done
+check "  and so did the sampled one" grep -q "VM $TAG-a (QEMU pid $QA) exited" "$T_TMP/s.err"
 a1=$(mval "$TAG-a" vexitprof_e1000_tx_frames_total)
 b1=$(mval "$TAG-b" vexitprof_device_accesses_total)
 sleep 3
@@ -312,6 +390,11 @@ rc=0
 timeout 20 tail --pid=$DPID -f /dev/null || die "the daemon did not exit within 20 s of SIGTERM"
 wait $DPID || rc=$?
 expect_eq "SIGTERM: exit 0" "$rc" 0
+rc=0
+kill -TERM $SDPID
+timeout 20 tail --pid=$SDPID -f /dev/null || die "the sampled daemon did not exit within 20 s of SIGTERM"
+wait $SDPID || rc=$?
+expect_eq "  the sampled daemon too" "$rc" 0
 left=""
 for i in $(seq 100); do
 	left=$(comm -12 <(echo "$ids") <(bpftool prog show 2>/dev/null | sed -n 's/^\([0-9]*\): .*/\1/p' | sort -u))
