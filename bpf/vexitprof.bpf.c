@@ -35,8 +35,12 @@ static __always_inline int vp_running_vcpu_id(void);
 #define VP_CURRENT_VCPU() vp_running_vcpu_id()
 #include "vexitprof_handlers.bpf.h"
 
+/*
+ * The QEMU process: set by user space after load, before anything is
+ * attached (so --serve can load an object before it knows its QEMU).
+ */
+__u32 targ_tgid = 0;
 /* set by user space before load */
-const volatile __u32 targ_tgid = 0;
 const volatile __u32 run_hook = VP_HOOK_FENTRY; /* enum vp_run_hook */
 /*
  * 0: count only, no clock reads (vexitprof --serve without --timing).  Every

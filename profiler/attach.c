@@ -186,7 +186,6 @@ static int load_hook(struct vp_attacher *a, int hook)
 		fprintf(stderr, "vexitprof: cannot open the BPF object: %s\n", strerror(errno));
 		return VP_EXIT_ERROR;
 	}
-	a->skel->rodata->targ_tgid = a->o.pid;
 	a->skel->rodata->run_hook = hook;
 	a->skel->rodata->timing = !a->o.untimed;
 	for (size_t i = 0; i < NTPS; i++) {
@@ -292,6 +291,7 @@ static int attach_kernel(struct vp_attacher *a)
 {
 	bool last = a->hook == end_hook(a);
 
+	a->skel->bss->targ_tgid = a->o.pid;
 	target_vcpu_threads(a->o.pid, prefill_vcpu, a);
 	/* before anything is attached, so the calibration delays no probe */
 	if (a->o.usdt && a->o.calibrate && !a->trap_ns)

@@ -106,6 +106,10 @@ static struct {
 	} exes[16];
 	int n_exes;
 	struct metrics_opts mo;
+	/* a BPF object loaded ahead for the next VM (see spare_fits) */
+	struct vp_attacher *spare;
+	struct vp_attach_opts spare_o; /* the options the last VM was attached with */
+	bool spare_wanted;
 } d = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static double mono(void)
@@ -447,6 +451,9 @@ static void window_start(struct vm *v)
 	pthread_mutex_unlock(&d.lock);
 }
 
+/* the spare object is loaded when no window is due for this long */
+#define SERVE_SPARE_GAP_S 0.5
+
 /* how long a window waits for the previous detach before it looks again */
 #define SERVE_DETACH_POLL_S 0.005
 
@@ -475,6 +482,40 @@ static double duty_tick(double until)
 			until = next;
 	}
 	return until;
+}
+
+/*
+ * A BPF object loaded ahead for the next VM.  Loading (the kernel's BTF,
+ * the verifier) is most of attaching: ~0.3 s on an idle host, seconds on a
+ * loaded one.  After a VM is attached (so the way of tracing KVM_RUN is
+ * known) one is loaded with its options and no pid; the next VM whose
+ * options are the same (almost always: one QEMU build, one daemon) takes it
+ * and only attaches.  targ_tgid is set at attach time for that reason.
+ */
+static bool spare_fits(const struct vp_attach_opts *o)
+{
+	const struct vp_attach_opts *s = d.spare ? &d.spare->o : NULL;
+
+	return s && s->usdt == o->usdt && s->usdt_multi == o->usdt_multi &&
+	       s->untimed == o->untimed && s->kvm_run == o->kvm_run && s->oncpu_hz == o->oncpu_hz &&
+	       !strcmp(s->tracefs, o->tracefs);
+}
+
+static void spare_load(void)
+{
+	struct vp_attach_opts o = d.spare_o;
+
+	d.spare_wanted = false;
+	o.pid = 0;
+	o.exe_path = o.exe_name = NULL;
+	o.kvm_run = env.kvm_run ? env.kvm_run : d.hook;
+	o.verbose = false; /* what it says is said when it is used */
+	d.spare = attacher_new(&o);
+	if (d.spare && !attacher_probe(d.spare) && !attacher_load(d.spare))
+		return;
+	/* no harm: the next VM loads its own */
+	attacher_free(d.spare);
+	d.spare = NULL;
 }
 
 /* Attach the programs -p would (USDT if QEMU has them): 0, or an exit code (one line printed). */
@@ -507,17 +548,27 @@ static int vm_attach(struct vm *v)
 	o.usdt_multi = o.usdt && !env.exact; /* sampled: serve_usdt.h */
 	/* one calibration for the daemon: the trap costs the same in every QEMU */
 	o.calibrate = o.usdt && !env.no_calib && !d.calibrated;
-	v->at = attacher_new(&o);
-	if (!v->at)
-		return VP_EXIT_ERROR;
+	if (spare_fits(&o)) {
+		/* loaded ahead: this VM's pid and executable, then attach */
+		v->at = d.spare;
+		d.spare = NULL;
+		v->at->o = o;
+		rc = 0;
+	} else {
+		v->at = attacher_new(&o);
+		if (!v->at)
+			return VP_EXIT_ERROR;
+		rc = attacher_probe(v->at);
+		if (!rc)
+			rc = attacher_load(v->at);
+	}
 	v->at->trap_ns = d.trap_ns;
-	rc = attacher_probe(v->at);
-	if (!rc)
-		rc = attacher_load(v->at);
 	if (!rc)
 		rc = attacher_attach(v->at);
 	if (rc)
 		return rc;
+	d.spare_o = o;
+	d.spare_wanted = true;
 	if (o.calibrate) {
 		d.trap_ns = v->at->trap_ns;
 		d.calibrated = true;
@@ -709,8 +760,14 @@ int serve_main(volatile sig_atomic_t *stop)
 	next_scan = mono() + SERVE_SCAN_US / 1e6;
 	while (!rc && !*stop && !(env.duration && mono() - t0 >= env.duration)) {
 		/* sampling windows first: their ends are measured, their lengths are not */
-		double wake = duty_tick(next_scan), now = mono();
+		double duty = duty_tick(INFINITY), now = mono();
+		double wake = duty < next_scan ? duty : next_scan;
 
+		/* loading takes a while: when no window is due for as long */
+		if (d.spare_wanted && !d.spare && duty - now > SERVE_SPARE_GAP_S) {
+			spare_load();
+			continue;
+		}
 		if (wake > now) {
 			usleep((useconds_t)((wake - now) * 1e6));
 			continue;
@@ -724,6 +781,7 @@ int serve_main(volatile sig_atomic_t *stop)
 	}
 	/* the server first: no scrape reads a VM being freed */
 	http_stop(h);
+	attacher_free(d.spare);
 	for (size_t i = 0; i < d.n; i++)
 		vm_free(d.vms[i]);
 	free(d.vms);
