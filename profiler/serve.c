@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <math.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,13 +38,22 @@
 #include "serve.h"
 #include "serve_discover.h"
 #include "serve_duty.h"
+#include "serve_events.h"
 #include "serve_http.h"
 #include "serve_usdt.h"
 #include "snapshot.h"
 #include "target.h"
 
-/* how often /proc is scanned for new and exited QEMUs */
-#define SERVE_SCAN_US 200000
+/*
+ * How often the VMs are checked for having exited (cheap: their own /proc
+ * entries), and /proc scanned for new QEMUs when process events
+ * (serve_events.h) are not available; with them, a new QEMU is found at its
+ * exec and /proc is scanned every SERVE_RESCAN_S only in case one was missed.
+ */
+#define SERVE_SCAN_US  200000
+#define SERVE_RESCAN_S 5.0
+/* process events are read at most this often (a QEMU waits for its exec's batch) */
+#define SERVE_EVENTS_BATCH_S 0.02
 /*
  * A VM that exited is served with its final counts this long (its probes
  * detached), so the next scrapes see what it did last; then its series end.
@@ -712,6 +722,38 @@ static void learn(void)
 	pthread_mutex_unlock(&d.lock);
 }
 
+/* a process exec'd (serve_events.h): a new QEMU? */
+static void exec_event(int pid, void *arg)
+{
+	char exe[256];
+
+	if (target_exe(pid, exe, sizeof(exe)) && target_is_qemu(pid, exe))
+		found(pid, arg);
+}
+
+/* Sleep until `until` (mono), or handle process events meanwhile; true: rescan /proc. */
+static bool wait_events(int ev, double until)
+{
+	struct pollfd p = {.fd = ev, .events = POLLIN};
+	double now = mono();
+	int r;
+
+	if (ev < 0) {
+		usleep((useconds_t)((until - now) * 1e6));
+		return false;
+	}
+	if (poll(&p, 1, (int)((until - now) * 1e3) + 1) <= 0)
+		return false;
+	r = events_read(ev, exec_event, NULL);
+	/* a busy host execs all the time: take its events in batches, not one wakeup each */
+	now = mono();
+	if (until - now > 0)
+		usleep((useconds_t)((until - now < SERVE_EVENTS_BATCH_S ? until - now
+									: SERVE_EVENTS_BATCH_S) *
+				    1e6));
+	return r != 0;
+}
+
 static int ready(void)
 {
 	int fd;
@@ -731,8 +773,8 @@ static int ready(void)
 int serve_main(volatile sig_atomic_t *stop)
 {
 	struct http_server *h;
-	double t0 = mono(), next_scan;
-	int fd, rc, n;
+	double t0 = mono(), next_scan, next_rescan;
+	int fd, rc, n, ev;
 
 	d.mo = (struct metrics_opts){.max_registers = env.max_registers,
 				     .max_series = env.max_series,
@@ -753,11 +795,19 @@ int serve_main(volatile sig_atomic_t *stop)
 	if (!h)
 		return VP_EXIT_ERROR;
 	fprintf(stderr, "vexitprof: serving /metrics on %s\n", env.serve);
+	/* before the first scan: no QEMU starts unseen between the two */
+	ev = events_open();
+	if (ev < 0)
+		fprintf(
+		    stderr,
+		    "vexitprof: no process events (%s): new QEMUs are looked for every %.1f s\n",
+		    strerror(-ev), SERVE_SCAN_US / 1e6);
 	n = discover_qemus(found, NULL);
 	if (n < 0)
 		fprintf(stderr, "vexitprof: cannot list /proc: %s\n", strerror(-n));
 	rc = ready();
 	next_scan = mono() + SERVE_SCAN_US / 1e6;
+	next_rescan = mono() + SERVE_RESCAN_S;
 	while (!rc && !*stop && !(env.duration && mono() - t0 >= env.duration)) {
 		/* sampling windows first: their ends are measured, their lengths are not */
 		double duty = duty_tick(INFINITY), now = mono();
@@ -769,16 +819,22 @@ int serve_main(volatile sig_atomic_t *stop)
 			continue;
 		}
 		if (wake > now) {
-			usleep((useconds_t)((wake - now) * 1e6));
+			if (wait_events(ev, wake))
+				next_rescan = now; /* events were lost */
 			continue;
 		}
 		if (now < next_scan)
 			continue;
 		reap();
-		discover_qemus(found, NULL);
+		if (ev < 0 || now >= next_rescan) {
+			discover_qemus(found, NULL);
+			next_rescan = mono() + SERVE_RESCAN_S;
+		}
 		learn();
 		next_scan = mono() + SERVE_SCAN_US / 1e6;
 	}
+	if (ev >= 0)
+		close(ev);
 	/* the server first: no scrape reads a VM being freed */
 	http_stop(h);
 	attacher_free(d.spare);
