@@ -447,13 +447,19 @@ static void window_start(struct vm *v)
 
 	rc = usdt_sites_attach(v->at, v->sites, v->n_sites, v->site_fds);
 	v->n_site_fds = rc > 0 ? rc : 0;
-
 	if (rc < 0 && !v->duty_failed)
 		fprintf(stderr,
 			"vexitprof: VM %s (pid %d): attaching its USDT probes failed (%s); its "
-			"counts stand still meanwhile\n",
+			"windows are skipped meanwhile\n",
 			v->name, v->pid, strerror(-rc));
 	v->duty_failed = rc < 0;
+	if (rc < 0) {
+		/* no window this period: the next one stands for it */
+		pthread_mutex_lock(&d.lock);
+		duty_skip(v->duty, mono());
+		pthread_mutex_unlock(&d.lock);
+		return;
+	}
 	attacher_usdt_pause(v->at, false);
 	t = mono();
 	pthread_mutex_lock(&d.lock);
@@ -483,8 +489,7 @@ static double duty_tick(double until)
 			else if (detached(v, false))
 				window_start(v);
 			next = duty_next(v->duty);
-			/* the last detach still runs: the window starts late (and stands for more)
-			 */
+			/* the last detach still runs: a late window (it stands for more) */
 			if (mono() >= next)
 				next = mono() + SERVE_DETACH_POLL_S;
 		}

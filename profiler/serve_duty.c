@@ -229,6 +229,20 @@ void duty_on(struct vp_duty *d, double t)
 	d->t_next = t + d->window;
 }
 
+/* the next window: in the next period, or in the one after t if t is late for it */
+static void next_period(struct vp_duty *d, double t)
+{
+	d->k++;
+	if (t >= d->t0 + (d->k + 1) * d->period - d->window)
+		d->k = (long)floor((t - d->t0) / d->period) + 1;
+	schedule(d);
+}
+
+void duty_skip(struct vp_duty *d, double t)
+{
+	next_period(d, t);
+}
+
 /* the fraction of release slot i out at time t */
 static double released(const struct vp_duty *d, int i, double t)
 {
@@ -311,11 +325,7 @@ int duty_off(struct vp_duty *d, double t, const struct vp_snapshot *s)
 		if (d->nx < DUTY_ERR_WINDOWS)
 			d->nx++;
 	}
-	/* the next window: in the next period, or in the one now is in if late */
-	d->k++;
-	if (t >= d->t0 + (d->k + 1) * d->period - d->window)
-		d->k = (long)floor((t - d->t0) / d->period) + 1;
-	schedule(d);
+	next_period(d, t);
 	return err;
 }
 

@@ -41,6 +41,8 @@ bool duty_is_on(const struct vp_duty *d);
 double duty_next(const struct vp_duty *d);
 /* the probes were attached at t */
 void duty_on(struct vp_duty *d, double t);
+/* this period's window could not be taken: the next one stands for it too */
+void duty_skip(struct vp_duty *d, double t);
 /*
  * The probes were detached at t (attached since duty_on's t); s: the maps
  * read after that.  Adds the window's counts, extrapolated to the periods
