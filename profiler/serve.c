@@ -37,6 +37,7 @@
 #include "report.h"
 #include "serve.h"
 #include "serve_discover.h"
+#include "serve_detach.h"
 #include "serve_duty.h"
 #include "serve_events.h"
 #include "serve_http.h"
@@ -77,16 +78,8 @@ struct vm {
 	int n_sites;
 	int site_fds[USDT_MAX_SITES]; /* a window's uprobe_multi links */
 	int n_site_fds;
-	/* threads detaching the last window's links (see usdt_off) */
-	struct det {
-		pthread_t t;
-		bool done;
-		struct bpf_link *l[VP_MAX_LINKS];
-		int n;
-		int fd; /* a link fd (-1: none) */
-	} det[USDT_MAX_SITES + 1];
-	int n_det;
-	double exited; /* when its QEMU exited (0: running) */
+	int det_pending; /* its links being closed (serve_detach.h) */
+	double exited;	 /* when its QEMU exited (0: running) */
 };
 
 static bool detached(struct vm *v, bool wait);
@@ -325,68 +318,29 @@ static int exe_usdt(struct vm *v, int *nop_len)
 /*
  * Sampled counting (serve_duty.c).  A window opens when its probes are all
  * attached and closes at once (attacher_usdt_pause: the programs return at
- * once), so it is measured exactly.  Detaching is what takes time: each
- * uprobe waits for RCU grace periods (~75 ms here) after it is disarmed.
- * The uprobes of serve_usdt.c detach on a thread each, at once; libbpf's
- * USDT links (the first time, or where the kernel did not say what they
- * are) one after another on one thread (its USDT bookkeeping of one object
- * is not thread-safe).  The main thread goes on meanwhile.
+ * once), so it is measured exactly.  Its links are closed on
+ * serve_detach.c's workers, each window's uprobe_multi links at once (each
+ * stays armed until its close begins), libbpf's links (the first time) one
+ * after another in one job.
  */
-static void *detacher(void *arg)
-{
-	struct det *j = arg;
-
-	for (int i = 0; i < j->n; i++)
-		bpf_link__destroy(j->l[i]);
-	if (j->fd >= 0)
-		close(j->fd);
-	__atomic_store_n(&j->done, true, __ATOMIC_RELEASE);
-	return NULL;
-}
-
-/* the last detach is over (or none runs); wait: until it is */
 static bool detached(struct vm *v, bool wait)
 {
-	for (int i = 0; !wait && i < v->n_det; i++)
-		if (!__atomic_load_n(&v->det[i].done, __ATOMIC_ACQUIRE))
-			return false;
-	for (int i = 0; i < v->n_det; i++)
-		pthread_join(v->det[i].t, NULL);
-	v->n_det = 0;
-	return true;
+	return detach_done(&v->det_pending, wait);
 }
 
-static void detach_job(struct vm *v, struct det *j)
-{
-	j->done = false;
-	if (pthread_create(&j->t, NULL, detacher, j))
-		detacher(j); /* no thread: here and now */
-	else
-		v->n_det++;
-}
-
-/*
- * v's USDT probes stop counting now and come off in the background: the
- * window's uprobe_multi links each on a thread of its own (at once), libbpf's
- * links (the first time) one after another on one.
- */
+/* v's USDT probes stop counting now and come off in the background */
 static void usdt_off(struct vm *v)
 {
-	struct det *j;
+	struct bpf_link *l[VP_MAX_LINKS];
+	int n;
 
 	attacher_usdt_pause(v->at, true);
-	detached(v, true);
-	for (int i = 0; i < v->n_site_fds; i++) {
-		j = &v->det[v->n_det];
-		*j = (struct det){.fd = v->site_fds[i]};
-		detach_job(v, j);
-	}
+	for (int i = 0; i < v->n_site_fds; i++)
+		detach_queue(NULL, 0, v->site_fds[i], &v->det_pending);
 	v->n_site_fds = 0;
-	j = &v->det[v->n_det];
-	*j = (struct det){.fd = -1};
-	j->n = attacher_usdt_take(v->at, j->l);
-	if (j->n)
-		detach_job(v, j);
+	n = attacher_usdt_take(v->at, l);
+	if (n)
+		detach_queue(l, n, -1, &v->det_pending);
 }
 
 /*
@@ -470,9 +424,6 @@ static void window_start(struct vm *v)
 /* the spare object is loaded when no window is due for this long */
 #define SERVE_SPARE_GAP_S 0.5
 
-/* how long a window waits for the previous detach before it looks again */
-#define SERVE_DETACH_POLL_S 0.005
-
 /* Windows due now start or end; returns when the next is due (at most until). */
 static double duty_tick(double until)
 {
@@ -482,17 +433,13 @@ static double duty_tick(double until)
 
 		if (!v->duty || v->exited)
 			continue;
-		next = duty_next(v->duty);
-		if (mono() >= next) {
+		if (mono() >= duty_next(v->duty)) {
 			if (duty_is_on(v->duty))
 				window_end(v);
-			else if (detached(v, false))
+			else
 				window_start(v);
-			next = duty_next(v->duty);
-			/* the last detach still runs: a late window (it stands for more) */
-			if (mono() >= next)
-				next = mono() + SERVE_DETACH_POLL_S;
 		}
+		next = duty_next(v->duty);
 		if (next < until)
 			until = next;
 	}
@@ -800,6 +747,8 @@ int serve_main(volatile sig_atomic_t *stop)
 	if (!h)
 		return VP_EXIT_ERROR;
 	fprintf(stderr, "vexitprof: serving /metrics on %s\n", env.serve);
+	if (detach_start())
+		fprintf(stderr, "vexitprof: no detaching threads: links are closed in place\n");
 	/* before the first scan: no QEMU starts unseen between the two */
 	ev = events_open();
 	if (ev < 0)
@@ -845,6 +794,7 @@ int serve_main(volatile sig_atomic_t *stop)
 	attacher_free(d.spare);
 	for (size_t i = 0; i < d.n; i++)
 		vm_free(d.vms[i]);
+	detach_stop();
 	free(d.vms);
 	free(d.failed);
 	free(cache.body);
