@@ -382,13 +382,14 @@ static void window_end(struct vm *v)
 
 	attacher_usdt_pause(v->at, true);
 	t = mono();
+	/* disarmed first (the traps go on until then), read after */
+	usdt_off(v);
 	err = snapshot_read(&s, v->at->skel);
 	pthread_mutex_lock(&d.lock);
 	/* a failed read loses this window only (its counts go to the next) */
 	err = err ? err : duty_off(v->duty, t, &s);
 	pthread_mutex_unlock(&d.lock);
 	snapshot_free(&s);
-	usdt_off(v);
 	if (err && !v->read_failed)
 		fprintf(stderr, "vexitprof: VM %s (pid %d): a sampling window was lost: %s\n",
 			v->name, v->pid, strerror(-err));
