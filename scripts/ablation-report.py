@@ -6,7 +6,7 @@
     (vexitprof --json; absent for a run without the profiler: its count
     cells hold NA) and DIR/cpu (scripts/ablation-attach.sh).  Exit 1 if the
     run failed.
---summary OUTDIR [--conf FILE] [--quick 0|1] [--reps R] [--header keep|fresh]
+--summary OUTDIR [--conf FILE] [--quick 0|1] [--reps R] [--header keep|fresh] [--command CMD]
     Rebuild OUTDIR/ablation.md and the plots from OUTDIR/ablation.csv alone.
     The header (machine, kernel, QEMU, date, command) is kept from the
     existing ablation.md unless --header fresh (what scripts/ablation.sh
@@ -140,7 +140,7 @@ def cell(vals, digits=3, scale=1.0):
     return f"{human(m, digits)} ({human(lo, digits)}-{human(hi, digits)})"
 
 
-def machine_header(rows, quick, reps, fresh):
+def machine_header(rows, quick, reps, fresh, command):
     # Rebuilding the page from the CSV alone keeps the header the run wrote:
     # its machine, kernel and date, not those of whoever regenerates it.
     old = os.path.join(OUT, "ablation.md")
@@ -169,11 +169,11 @@ def machine_header(rows, quick, reps, fresh):
         f"- Accelerator: {', '.join(accels) or 'none'}",
         f"- Date: {when:%Y-%m-%d %H:%M} UTC; {reps} repetition(s) per cell, interleaved"
         + (" (--quick: short runs)" if quick else ""),
-        f"- Command: `sudo make ablation`" + (" (`scripts/ablation.sh --quick`)" if quick else ""),
+        f"- Command: `{command}`",
     ]
 
 
-def summary(out, conf, quick, reps, fresh=True):
+def summary(out, conf, quick, reps, fresh=True, command="scripts/ablation.sh"):
     global OUT
     OUT = out
     rows = list(csv.DictReader(open(os.path.join(out, "ablation.csv"))))
@@ -208,7 +208,7 @@ def summary(out, conf, quick, reps, fresh=True):
         return [num(r.get(c) or "NA") for r in rows_]
 
     md = ["# E1000 stage ablation", ""]
-    md += machine_header(rows, quick, reps, fresh)
+    md += machine_header(rows, quick, reps, fresh, command)
     md += ["", f"{len(ok)}/{len(rows)} runs succeeded. Cells: median (min-max). "
            "Per-packet counts divide by the frames counted on the host side of the tap "
            "(both directions) during the workload; MMIO counts are vexitprof's "
@@ -416,7 +416,7 @@ def main(argv):
         opts = dict(zip(argv[3::2], argv[4::2]))
         summary(out, opts.get("--conf", os.path.join(TOP, "scripts/ablation.conf")),
                 opts.get("--quick", "0") == "1", int(opts.get("--reps", "0")) or "?",
-                opts.get("--header", "keep") == "fresh")
+                opts.get("--header", "keep") == "fresh", opts.get("--command", "scripts/ablation.sh"))
         return 0
     print(__doc__, file=sys.stderr)
     return 2

@@ -24,6 +24,7 @@
 #   -w LIST   comma-separated subset of: pktgen-60,pktgen-1500,iperf-tx,iperf-rx,rr
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
+args_given="$*"
 reps=4
 profiled=1
 out=
@@ -176,7 +177,7 @@ stage_diffs() {
 diffs_ok=1
 stage_diffs || diffs_ok=0
 /usr/bin/python3 "$TOP/scripts/ablation-report.py" --summary "$out" --conf "$conf" \
-	--quick "$quick" --reps "$reps" --header fresh
+	--quick "$quick" --reps "$reps" --command "scripts/ablation.sh${args_given:+ $args_given}" --header fresh
 echo "ablation: $((n - failed))/$n runs ok; $out/ablation.md"
 [ $diffs_ok -eq 1 ] || echo "ablation: some per-stage diffs failed (see above)" >&2
 [ $failed -eq 0 ] && [ $diffs_ok -eq 1 ]
