@@ -7,6 +7,16 @@
  * memory stores: no VM exit under KVM, no device dispatch under TCG.  The
  * device reads the tail from the shadow and publishes the head into it.
  *
+ * The TX page is shadowed only while a poller of its own (the sidecore
+ * thread, running TX) watches the tail.  With TX inline (no sidecore, or
+ * x-sidecore=auto keeping TX inline) TDT stays trapped: a shadowed TDT
+ * would be seen only by the poll timer, on the main loop, so every
+ * latency-bound transmission (a TCP segment waiting for its ACK, a
+ * request) would wait up to poll_us, longer on a host whose main loop
+ * waits for a CPU, where the trapped write runs TX at once, as upstream.
+ * The driver touches nothing else on that page per packet, so trapping it
+ * costs the TDT write and nothing more; the RX page is shadowed as before.
+ *
  * The shadow is entered on a trapped tail write and left again (trapping
  * restored, page folded back into mac_reg) when the ring is idle for
  * idle_us, when the guest disables the ring, on reset and before
@@ -432,6 +442,16 @@ void e1000_shadow_trapped_access(E1000Shadow *sh)
     }
 }
 
+/*
+ * May a tail write to @ring lay the shadow over its page?  TX only while
+ * the sidecore owns TX (see the top of the file); the sidecore traps the
+ * tail again (e1000_shadow_deactivate_all) when it hands TX back inline.
+ */
+static bool may_shadow(E1000Shadow *sh, int ring)
+{
+    return ring != E1000_SHADOW_TX || sh->external_poller;
+}
+
 /* TCTL and RCTL live in page 0 and always trap; EN is bit 1 in both. */
 #define E1000_OPT_RCTL  0x0100
 #define E1000_OPT_TCTL  0x0400
@@ -451,7 +471,7 @@ void e1000_shadow_after_write(E1000Shadow *sh, hwaddr off)
     for (r = 0; r < E1000_SHADOW_RINGS; r++) {
         bool on = sh->mac_reg[E1000_OPT_IDX(ctl_off[r])] & E1000_OPT_EN;
 
-        if (off == tail_off[r] && on) {
+        if (off == tail_off[r] && on && may_shadow(sh, r)) {
             e1000_shadow_activate(sh, r);
         } else if (off == ctl_off[r] && !on) {
             e1000_shadow_deactivate(sh, r);

@@ -31,7 +31,10 @@ typedef struct E1000Shadow {
     int64_t last_work_ns;
     unsigned pending_kick;  /* rings whose folded tail still needs work */
     bool syncing;           /* applying the page's writes via ops->write_reg */
-    /* A poller other than our timer (the sidecore) watches the tails. */
+    /*
+     * A poller other than our timer (the sidecore, running TX) watches the
+     * tails.  Only then is the TX page shadowed; without it TDT traps.
+     */
     bool external_poller;
     void (*wake_poller)(void *opaque);
     void *poller_opaque;

@@ -56,8 +56,7 @@
  *    take turns on the same CPUs, and TX on the thread is then slower
  *    than inline (vexit's ablation on a 2-CPU host).  TX goes inline.
  *  - inline, whether the thread would have a CPU cannot be seen: TX
- *    inline loads the vCPU (and, with shadowing, the main loop, which
- *    polls the tails) with what the thread would take off them.  So the
+ *    inline loads the vCPU with what the thread would take off it.  So the
  *    thread samples while TX is asked for, and hands TX back to itself (a
  *    probe) once the backoff has passed, unless the average is above
  *    ADAPT_PROBE_MAX: then the threads wait for half a CPU already, and
@@ -263,13 +262,15 @@ static void run_tx(E1000Sidecore *sc)
  * it) and none is left behind:
  *  - to inline: the thread first does all the TX there is (a kick it was
  *    handed, tails moved in the shadow page); with shadowing it then
- *    traps the tails again, as when it parks, so the next tail write is
- *    trapped and runs TX inline (and shadowing resumes with its own poll
- *    timer, as without the sidecore).  A tail stored between that last
- *    poll and the unmap is folded back and kicked by the shadow itself.
- *  - to the thread: the shadow's tails are watched by the thread again
- *    (a tail written to the page and not yet polled is work it finds);
- *    trapped tail writes were all handled inline, under the BQL.
+ *    traps the tails again, as when it parks.  TDT now stays trapped
+ *    (external_poller is clear, e1000_shadow.c), so every tail write runs
+ *    TX inline at once, as upstream; the RX page is shadowed again on its
+ *    next tail write, with the shadow's own poll timer.  A tail stored
+ *    between that last poll and the unmap is folded back and kicked by the
+ *    shadow itself (under TCG also one stored before a vCPU's TLB flush).
+ *  - to the thread: TDT is trapped, so every tail write so far ran TX
+ *    inline, under the BQL; the next one hands TX to the thread, and the
+ *    shadow is laid over the TX page again after it.
  */
 static bool set_inline(E1000Sidecore *sc, bool inline_tx)
 {
