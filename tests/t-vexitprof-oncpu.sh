@@ -9,7 +9,18 @@
 #  (b) Known answer: the TX path (xmit_seg, putsum/net_checksum_add_cont,
 #      e1000_send_packet, the tap write tun_chr_write_iter) runs under the
 #      register that triggers TX: the vCPU's TDT write without the sidecore,
-#      the sidecore thread with x-sidecore=on.
+#      the sidecore thread with x-sidecore=on.  Our QEMU keeps frame pointers
+#      (scripts/build-qemu.sh), so the stacks are whole down to TCG's
+#      translated code: the checks are on callers, not only on the leaf --
+#      e1000_mmio_write .. start_xmit .. xmit_seg, xmit_seg;[putsum;]
+#      net_checksum_add_cont (a leaf without a frame hides its caller), xmit_seg .. e1000_send_packet .. writev ..
+#      tun_chr_write_iter under the TDT write (the vCPU's chain starting at
+#      [jit]); sidecore_thread .. start_xmit .. xmit_seg on the sidecore --
+#      and the share of samples with xmit_seg in the stack and with it under
+#      e1000_mmio_write .. start_xmit is cross-checked against perf's call
+#      chains of the same run (perf script).
+#      Per GB: the bytes through QEMU's tap in vexitprof's window are
+#      between the tap's counts over the workload and since its creation.
 #  (c) Bad input: a stripped QEMU, perf_event_open refused, QEMU exiting
 #      while sampled: one clear line each, the right exit code, nothing left
 #      attached.
@@ -38,6 +49,9 @@ if [ $name = a ]; then
 	pf=\$!
 fi
 until [ -e $dir/vp.ready ]; do kill -0 \$vp 2>/dev/null || exit 1; sleep 0.1; done
+# the BPF programs this vexitprof holds (its fds' prog_id): "nothing left attached" looks at
+# these, not at other vexitprofs on the host
+cat /proc/\$vp/fdinfo/* 2>/dev/null | sed -n 's/^prog_id:\s*//p' | sort -u >$dir/vp.progs
 # perf prints nothing when it is ready: give it a moment (both then run the same ~8 s)
 sleep 1
 trap 'kill -INT \$vp \$pf; wait \$vp; [ -z "\$pf" ] || wait \$pf; exit 0' INT
@@ -50,6 +64,17 @@ ATT
 	check "$name: guest ok" jq -e .ok "$dir/vm.json"
 	check "$name: vexitprof said nothing" test ! -s "$dir/vp.err"
 	expect_ge "$name: on-CPU samples" "$(jq .on_cpu.samples "$dir/vp.json")" 500
+	expect_ge "$name: vexitprof held BPF programs while profiling" "$(wc -l <"$dir/vp.progs")" 5
+	# per GB: the bytes through QEMU's tap in vexitprof's window lie between the tap's own
+	# counts over the workload and since it was created (scripts/vm reads them on the host side)
+	local by
+	by=$(jq .on_cpu.bytes "$dir/vp.json")
+	expect_eq "$name: bytes of per GB from" "$(jq -r .on_cpu.bytes_from "$dir/vp.json")" "tap vxt0"
+	expect_ge "$name: bytes >= the tap's over the workload" "$by" "$(jq '.host.rx_bytes + .host.tx_bytes' "$dir/vm.json")"
+	expect_le "$name: bytes <= the tap's since it was created" "$by" \
+		"$(jq '.host_total.rx_bytes + .host_total.tx_bytes' "$dir/vm.json")"
+	check "$name: ns_per_gb = cpu_ns per 10^9 bytes" \
+		jq -e '.on_cpu | (.ns_per_gb / (.cpu_ns * 1e9 / .bytes) - 1 | fabs) < 1e-6' "$dir/vp.json"
 }
 
 # tx_share FILE PREFIX-REGEX: the TX path's samples, and the share of them under PREFIX
@@ -63,6 +88,12 @@ tx_under() {
 mark_progs
 run_vm a e1000
 A=$T_TMP/a
+check "a: the JSON (with on_cpu) validates against profiler/json-schema.json" /usr/bin/python3 -c '
+import json, sys, jsonschema
+s = json.load(open(sys.argv[1]))
+jsonschema.Draft202012Validator.check_schema(s)
+jsonschema.validate(json.load(open(sys.argv[2])), s, cls=jsonschema.Draft202012Validator)' \
+	"$TOP/profiler/json-schema.json" "$A/vp.json"
 # (a) each tool's QEMU functions by self samples, all of them: "share% function"
 jq -r --arg m "$MOD" '.on_cpu as $o | $o.functions[] | select(.module == $m and .self > 0) |
 	"\(10000 * .self / $o.samples | round / 100) \(.function)"' "$A/vp.json" >"$A/vp.all"
@@ -102,11 +133,75 @@ for side in vp perf; do
 	done
 done
 # (b) without the sidecore: the vCPU's TDT write
+TDT="vcpu0;dispatch;e1000-mmio;TDT write;"
 n=$(tx_samples "$A/vp.json")
-under=$(tx_under "$A/vp.json" "vcpu0;dispatch;e1000-mmio;TDT write;")
+under=$(tx_under "$A/vp.json" "$TDT")
 expect_ge "b: TX path samples (upstream)" "$n" 20
 expect_ge "b: TX path under vcpu0's TDT write: $under of $n" "$under" "$(awk -v n="$n" 'BEGIN{print n * 0.9}')"
 check "b: the table names the context" jq -e '.on_cpu.contexts[] | select(.context == "vcpu0;dispatch;e1000-mmio;TDT write")' "$A/vp.json"
+
+# (b) deep stacks: callers, cross-checked against perf's call chains.
+# vp_match FILE REGEX [PREFIX]: samples whose folded line starts with PREFIX and matches REGEX
+vp_match() {
+	jq --arg re "$2" --arg p "${3:-}" \
+		'[.on_cpu.stacks[] | select((.stack | startswith($p)) and (.stack | test($re))) | .samples] | add // 0' "$1"
+}
+# at_least WHAT N OF SHARE: N >= SHARE x OF
+at_least() { expect_ge "$1: $2 of $3" "$2" "$(awk -v n="$3" -v s="$4" 'BEGIN { print n * s }')"; }
+# perf's samples as folded lines, root first (perf script prints the leaf first)
+perf script -i "$A/perf.data" -F tid,ip,sym --no-inline 2>/dev/null | awk '
+	function flush(  l, i) { if (n) { l = f[n]; for (i = n - 1; i >= 1; i--) l = l ";" f[i]; print l } n = 0 }
+	/^[ \t]*$/ || /^[^ \t]/ { flush(); next }
+	{ f[++n] = $2 }
+	END { flush() }' >"$A/perf.folded"
+perf_match() { grep -cE "$1" "$A/perf.folded" || true; }
+XS='(^|;)xmit_seg(;|$)'
+CHAIN='(^|;)e1000_mmio_write;(.*;)?start_xmit;(.*;)?xmit_seg(;|$)'
+echo "hottest stacks under the TDT write:"
+jq -r --arg p "$TDT" '[.on_cpu.stacks[] | select(.stack | startswith($p))] | sort_by(-.samples) | .[:3][] |
+	"  \(.samples) \(.stack)"' "$A/vp.json"
+# for the log: how deep the user stacks are, by thread and reason (kernel frames not counted)
+echo "user stack depth by context:"
+jq -r '.on_cpu as $o | ($o.functions | map({key: .function, value: .module}) | from_entries) as $m
+	| [$o.stacks[] | (.stack | split(";")) as $f
+	   | (if ($f[0] | test("^vcpu[0-9]")) or $f[1] == "dispatch" then 4 else 1 end) as $p
+	   | {ctx: ($f[0] + (if $p == 4 then ";" + $f[1] else "" end)), n: .samples,
+	      d: ([$f[$p:][] | select($m[.] != "[kernel]")] | length)}]
+	| group_by(.ctx)[] | (map(.n) | add) as $n
+	| "  \(.[0].ctx): \($n) samples, user frames mean \((map(.n * .d) | add) / $n * 10 | round / 10), max \(map(.d) | max)"' "$A/vp.json"
+n_tdt=$(vp_match "$A/vp.json" "" "$TDT")
+at_least "b: vCPU stacks under the TDT write that reach TCG's code ([jit] as root)" \
+	"$(vp_match "$A/vp.json" "" "$TDT[jit];")" "$n_tdt" 0.8
+n_x=$(vp_match "$A/vp.json" "$XS")
+expect_ge "b: samples with xmit_seg in the stack" "$n_x" 20
+at_least "b: ... under the TDT write, called by e1000_mmio_write .. start_xmit" \
+	"$(vp_match "$A/vp.json" "$CHAIN" "$TDT")" "$n_x" 0.8
+n_cs=$(vp_match "$A/vp.json" '(^|;)net_checksum_add_cont(;|$)')
+expect_ge "b: samples in net_checksum_add_cont" "$n_cs" 10
+# (GCC 12 gives a leaf that needs no stack no frame of its own even with -mno-omit-leaf-frame-pointer:
+# net_checksum_add_cont runs on putsum's rbp, so the walk goes from it to putsum's caller)
+at_least "b: ... under the TDT write as e1000_mmio_write .. start_xmit .. xmit_seg;[putsum;]net_checksum_add_cont" \
+	"$(vp_match "$A/vp.json" '(^|;)e1000_mmio_write;(.*;)?start_xmit;(.*;)?xmit_seg;(putsum;)?net_checksum_add_cont(;|$)' "$TDT")" "$n_cs" 0.8
+n_tun=$(vp_match "$A/vp.json" '(^|;)tun_chr_write_iter(;|$)')
+expect_ge "b: samples in the tap write (tun_chr_write_iter)" "$n_tun" 10
+at_least "b: ... under the TDT write as xmit_seg .. e1000_send_packet .. writev .. tun_chr_write_iter" \
+	"$(vp_match "$A/vp.json" '(^|;)e1000_mmio_write;(.*;)?xmit_seg;(.*;)?e1000_send_packet;(.*;)?(__)?writev;(.*;)?tun_chr_write_iter(;|$)' "$TDT")" "$n_tun" 0.8
+# perf: the same share of samples has xmit_seg in the stack, and as many of them sit under the TDT
+# write's callers (perf cannot name the register; the chain is what it can confirm)
+p_n=$(wc -l <"$A/perf.folded")
+p_x=$(perf_match "$XS")
+p_c=$(perf_match "$CHAIN")
+expect_ge "b: perf: samples with call chains" "$p_n" 500
+expect_ge "b: perf: samples with xmit_seg in the stack" "$p_x" 20
+at_least "b: perf: ... called by e1000_mmio_write .. start_xmit" "$p_c" "$p_x" 0.8
+v=$(awk -v a="$n_x" -v b="$n_vp" 'BEGIN { printf "%.2f", 100 * a / b }')
+p=$(awk -v a="$p_x" -v b="$p_n" 'BEGIN { printf "%.2f", 100 * a / b }')
+check "b: xmit_seg in the stack: vexitprof $v%, perf $p% (within 5 points)" \
+	awk -v a="$v" -v b="$p" 'BEGIN { d = a - b; exit !(d <= 5 && d >= -5) }'
+v=$(awk -v a="$(vp_match "$A/vp.json" "$CHAIN" "$TDT")" -v b="$n_x" 'BEGIN { printf "%.2f", 100 * a / b }')
+p=$(awk -v a="$p_c" -v b="$p_x" 'BEGIN { printf "%.2f", 100 * a / b }')
+check "b: of those, under e1000_mmio_write .. start_xmit: vexitprof $v% (TDT write), perf $p% (within 10 points)" \
+	awk -v a="$v" -v b="$p" 'BEGIN { d = a - b; exit !(d <= 10 && d >= -10) }'
 
 # (b) with the sidecore: its thread, not the TDT write
 run_vm s e1000,x-sidecore=on
@@ -117,7 +212,24 @@ tdt=$(tx_under "$S/vp.json" "vcpu0;dispatch;e1000-mmio;TDT write;")
 expect_ge "b: TX path samples (sidecore)" "$n" 20
 expect_ge "b: TX path on the sidecore thread: $under of $n" "$under" "$(awk -v n="$n" 'BEGIN{print n * 0.9}')"
 expect_le "b: TX path under the TDT write with the sidecore: $tdt of $n" "$tdt" "$(awk -v n="$n" 'BEGIN{print n * 0.1}')"
-check "a, b: nothing left attached" no_prog_left
+n_x=$(vp_match "$S/vp.json" "$XS")
+expect_ge "b: sidecore: samples with xmit_seg in the stack" "$n_x" 20
+at_least "b: sidecore: ... on its thread as sidecore_thread .. start_xmit .. xmit_seg" \
+	"$(vp_match "$S/vp.json" '(^|;)sidecore_thread;(.*;)?start_xmit;(.*;)?xmit_seg(;|$)' "sidecore-e1000;")" "$n_x" 0.8
+expect_le "b: sidecore: ... called by e1000_mmio_write" \
+	"$(vp_match "$S/vp.json" '(^|;)e1000_mmio_write;(.*;)?xmit_seg(;|$)')" "$(awk -v n="$n_x" 'BEGIN{print n * 0.1}')"
+# its_progs_gone NAME: none of the programs NAME's vexitprof held is loaded (the kernel frees
+# a program some time after its last link and fd close: allow it 10 s)
+its_progs_gone() {
+	for _ in $(seq 100); do
+		[ -z "$(comm -12 "$T_TMP/$1/vp.progs" <(bpftool prog show 2>/dev/null |
+			sed -n 's/^\([0-9]*\): .*/\1/p' | sort -u))" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+check "a: nothing left attached" its_progs_gone a
+check "s: nothing left attached" its_progs_gone s
 
 # (c) bad input, on a QEMU without scripts/vm: the test guest's kernel without its
 # initramfs boots under TCG, panics and reboots (panic=-1), and again: a vCPU always busy
