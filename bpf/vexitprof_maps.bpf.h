@@ -47,10 +47,26 @@ static __always_inline int vp_open(void)
  * (detaches run one after another, each waiting for RCU grace periods).
  */
 __u32 vp_usdt_paused = 0;
+/*
+ * And while not paused, with vp_usdt_until set: only while the kernel's
+ * monotonic clock is in [vp_usdt_from, vp_usdt_until), so a window's length
+ * does not depend on when the daemon gets a CPU (its waking up would also
+ * preempt the very threads it counts, at the window's start).
+ */
+__u64 vp_usdt_from = 0;
+__u64 vp_usdt_until = 0;
 
 static __always_inline int vp_usdt_open(void)
 {
-	return !*(volatile __u32 *)&vp_usdt_paused;
+	__u64 until, now;
+
+	if (*(volatile __u32 *)&vp_usdt_paused)
+		return 0;
+	until = *(volatile __u64 *)&vp_usdt_until;
+	if (!until)
+		return 1;
+	now = bpf_ktime_get_ns();
+	return now >= *(volatile __u64 *)&vp_usdt_from && now < until;
 }
 
 /* next free slot of each aggregate array */

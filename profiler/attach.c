@@ -426,6 +426,13 @@ void attacher_usdt_pause(struct vp_attacher *a, bool paused)
 	__atomic_store_n(&a->skel->bss->vp_usdt_paused, paused, __ATOMIC_SEQ_CST);
 }
 
+void attacher_usdt_window(struct vp_attacher *a, unsigned long long from_ns,
+			  unsigned long long until_ns)
+{
+	__atomic_store_n(&a->skel->bss->vp_usdt_from, from_ns, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&a->skel->bss->vp_usdt_until, until_ns, __ATOMIC_SEQ_CST);
+}
+
 int attacher_usdt_on(struct vp_attacher *a)
 {
 	/* a detached VM stays detached */

@@ -67,6 +67,9 @@ void attacher_usdt_off(struct vp_attacher *a);
 int attacher_usdt_on(struct vp_attacher *a);
 /* The USDT programs return at once while paused (no detach needed to stop counting). */
 void attacher_usdt_pause(struct vp_attacher *a, bool paused);
+/* While not paused, count only in [from_ns, until_ns) of CLOCK_MONOTONIC (until 0: always). */
+void attacher_usdt_window(struct vp_attacher *a, unsigned long long from_ns,
+			  unsigned long long until_ns);
 /*
  * Hand QEMU's USDT links to the caller, who destroys them (bpf_link__destroy;
  * each waits for RCU grace periods, so perhaps on another thread, but never

@@ -78,8 +78,9 @@ struct vm {
 	int n_sites;
 	int site_fds[USDT_MAX_SITES]; /* a window's uprobe_multi links */
 	int n_site_fds;
-	int det_pending; /* its links being closed (serve_detach.h) */
-	double exited;	 /* when its QEMU exited (0: running) */
+	int det_pending;   /* its links being closed (serve_detach.h) */
+	double gate_until; /* the open window closes then (mono; the kernel's gate) */
+	double exited;	   /* when its QEMU exited (0: running) */
 };
 
 static bool detached(struct vm *v, bool wait);
@@ -374,6 +375,15 @@ static int duty_start(struct vm *v)
 }
 
 /* The end of v's window: counting stops now, what it counted goes into the estimates. */
+/* a window opens this long after its probes are attached (see window_start) */
+#define SERVE_GATE_LEAD_S 0.003
+
+/* when v's window closed, if it is closed by t (the kernel's gate), else t */
+static double gate_closed(const struct vm *v, double t)
+{
+	return v->gate_until && t > v->gate_until ? v->gate_until : t;
+}
+
 static void window_end(struct vm *v)
 {
 	struct vp_snapshot s;
@@ -381,7 +391,7 @@ static void window_end(struct vm *v)
 	int err;
 
 	attacher_usdt_pause(v->at, true);
-	t = mono();
+	t = gate_closed(v, mono());
 	/* disarmed first (the traps go on until then), read after */
 	usdt_off(v);
 	err = snapshot_read(&s, v->at->skel);
@@ -415,8 +425,16 @@ static void window_start(struct vm *v)
 		pthread_mutex_unlock(&d.lock);
 		return;
 	}
+	/*
+	 * The window opens SERVE_GATE_LEAD_S from now and closes by the kernel's
+	 * clock: waking up to attach, the daemon may have preempted the threads
+	 * it counts; they are back on a CPU by then.
+	 */
+	t = mono() + SERVE_GATE_LEAD_S;
+	v->gate_until = t + env.duty_window;
+	attacher_usdt_window(v->at, (unsigned long long)(t * 1e9),
+			     (unsigned long long)(v->gate_until * 1e9));
 	attacher_usdt_pause(v->at, false);
-	t = mono();
 	pthread_mutex_lock(&d.lock);
 	duty_on(v->duty, t);
 	pthread_mutex_unlock(&d.lock);
@@ -634,7 +652,7 @@ static void reap(void)
 
 				attacher_usdt_pause(v->at, true);
 				if (duty_is_on(v->duty) && !snapshot_read(&sn, v->at->skel))
-					duty_off(v->duty, t, &sn);
+					duty_off(v->duty, gate_closed(v, t), &sn);
 				snapshot_free(&sn);
 				usdt_off(v);
 			}
