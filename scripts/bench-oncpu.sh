@@ -7,9 +7,11 @@
 #   vexitprof   vexitprof, default (USDT probes)
 #   oncpu       vexitprof --on-cpu=499 (the same plus the sampler)
 #   perf        perf record -e cpu-clock -F 499 -g -p QEMU (no vexitprof)
+#   perf-nog    the same without -g (no call chains: the sampling alone)
 #   oncpu-only  vexitprof --on-cpu=499 --no-usdt (the sampler and kernel events only)
 # The sampling cost is oncpu vs vexitprof (and oncpu-only vs none); perf
-# is the reference for sampling at the same rate.  Medians and min-max.
+# is the reference for sampling at the same rate, perf-nog vs perf the cost
+# of walking the stacks.  Medians and min-max.
 # On a loaded machine pps moves by more than the cost, so the BPF side's own
 # CPU time is also reported, from vexitprof's run-time statistics (--json
 # cost.programs, on for the first 20,000 runs or 2 s): the sampler's mean run
@@ -26,16 +28,18 @@ FRAMES=${2:-400000}
 OUT=${BENCH_OUT:-$TOP/results/oncpu-overhead.md}
 TMP=$(mktemp -d /tmp/vexit-bench-oncpu.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
-MODES=(none vexitprof oncpu perf oncpu-only)
+MODES=(none vexitprof oncpu perf perf-nog oncpu-only)
 declare -A ATTACH=(
 	[none]="sleep 100000 & touch \$VEXIT_READY_FILE; wait"
 	[vexitprof]="$VP -p \$QEMU_PID --json --ready-file \$VEXIT_READY_FILE >$TMP/vexitprof.json 2>/dev/null; wait"
 	[oncpu]="$VP -p \$QEMU_PID --on-cpu=499 --json --ready-file \$VEXIT_READY_FILE >$TMP/oncpu.json 2>/dev/null; wait"
 	[perf]="perf record -q -e cpu-clock -F 499 -g -p \$QEMU_PID -o $TMP/perf.data >/dev/null 2>&1 & sleep 2; touch \$VEXIT_READY_FILE; wait"
+	[perf-nog]="perf record -q -e cpu-clock -F 499 -p \$QEMU_PID -o $TMP/perf.data >/dev/null 2>&1 & sleep 2; touch \$VEXIT_READY_FILE; wait"
 	[oncpu-only]="$VP -p \$QEMU_PID --no-usdt --on-cpu=499 --ready-file \$VEXIT_READY_FILE >/dev/null 2>&1; wait"
 )
 raw=$TMP/raw.txt
 : >"$raw"
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 for ((r = 1; r <= ROUNDS; r++)); do
 	for m in "${MODES[@]}"; do
 		if ! "$TOP/scripts/vm" --workload pktgen --count "$FRAMES" --timeout 400 --attach "${ATTACH[$m]}" \
@@ -70,9 +74,9 @@ done
 		function med(s,   a, n, i, j, t) { n = split(s, a, " "); for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
 			lo = a[1]; hi = a[n]; return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
 		END {
-			split("none vexitprof oncpu perf oncpu-only", ms, " ")
+			n = split("none vexitprof oncpu perf perf-nog oncpu-only", ms, " ")
 			base = med(v["none"]); vp = med(v["vexitprof"])
-			for (i = 1; i <= 5; i++) { m = ms[i]; x = med(v[m])
+			for (i = 1; i <= n; i++) { m = ms[i]; x = med(v[m])
 				printf "| %s | %.0f | %.0f | %.0f | %.3f | %.3f |\n", m, x, lo, hi, x / base, x / vp }
 		}' "$raw"
 	echo
@@ -83,7 +87,7 @@ done
 	cat "$TMP/progs.txt" 2>/dev/null || true
 	echo '```'
 	echo
-	echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "Load average at the start: $load0; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo
 	echo "Raw (mode round pps):"
 	echo
