@@ -7,6 +7,7 @@
     cells hold NA) and DIR/cpu (scripts/ablation-attach.sh).  Exit 1 if the
     run failed.
 --summary OUTDIR [--conf FILE] [--quick 0|1] [--reps R] [--header keep|fresh] [--command CMD]
+    (CMD defaults to OUTDIR/ablation.command, which ablation.sh writes)
     Rebuild OUTDIR/ablation.md and the plots from OUTDIR/ablation.csv alone.
     The header (machine, kernel, QEMU, date, command) is kept from the
     existing ablation.md unless --header fresh (what scripts/ablation.sh
@@ -404,6 +405,17 @@ def plots(out, order, sel, regs_by_cfg, wls):
     os.unlink(dat)
 
 
+def command(out, given):
+    """The command line the header names: --command, else OUTDIR/ablation.command
+    (written by ablation.sh), else the bare script."""
+    if given:
+        return given
+    try:
+        return open(os.path.join(out, "ablation.command")).read().strip()
+    except OSError:
+        return "scripts/ablation.sh"
+
+
 def main(argv):
     if argv[1] == "--row":
         r = row(*argv[2:8])
@@ -416,7 +428,7 @@ def main(argv):
         opts = dict(zip(argv[3::2], argv[4::2]))
         summary(out, opts.get("--conf", os.path.join(TOP, "scripts/ablation.conf")),
                 opts.get("--quick", "0") == "1", int(opts.get("--reps", "0")) or "?",
-                opts.get("--header", "keep") == "fresh", opts.get("--command", "scripts/ablation.sh"))
+                opts.get("--header", "keep") == "fresh", command(out, opts.get("--command")))
         return 0
     print(__doc__, file=sys.stderr)
     return 2

@@ -176,8 +176,10 @@ stage_diffs() {
 }
 diffs_ok=1
 stage_diffs || diffs_ok=0
+# the header names the command; the summary can be rebuilt from OUTDIR alone
+echo "scripts/ablation.sh${args_given:+ $args_given}" >"$out/ablation.command"
 /usr/bin/python3 "$TOP/scripts/ablation-report.py" --summary "$out" --conf "$conf" \
-	--quick "$quick" --reps "$reps" --command "scripts/ablation.sh${args_given:+ $args_given}" --header fresh
+	--quick "$quick" --reps "$reps" --header fresh
 echo "ablation: $((n - failed))/$n runs ok; $out/ablation.md"
 [ $diffs_ok -eq 1 ] || echo "ablation: some per-stage diffs failed (see above)" >&2
 [ $failed -eq 0 ] && [ $diffs_ok -eq 1 ]
