@@ -89,7 +89,9 @@ bool e1000_shadow_tail_moved(const E1000Shadow *sh);
 
 static inline bool e1000_shadow_any_active(const E1000Shadow *sh)
 {
-    return sh->active[E1000_SHADOW_RX] || sh->active[E1000_SHADOW_TX];
+    /* Also read by the sidecore thread without the BQL (park()). */
+    return qatomic_read(&sh->active[E1000_SHADOW_RX]) ||
+           qatomic_read(&sh->active[E1000_SHADOW_TX]);
 }
 
 #endif

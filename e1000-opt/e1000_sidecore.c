@@ -365,9 +365,17 @@ static void park(E1000Sidecore *sc)
         bql_unlock();
     }
     qemu_event_reset(&sc->wake);
-    /* Re-check after the reset so a wake-up in between is not lost. */
+    /*
+     * Re-check after the reset so a wake-up in between is not lost: work,
+     * and a page laid over again since the deactivation above (a trapped
+     * tail write: its wake-up went to the event just reset, and with
+     * the thread as the poller nothing else watches the page, so the
+     * guest's next tail stores, RX refills included, would go unseen).
+     */
     if (!qatomic_read(&sc->stop) &&
-        (!qatomic_read(&sc->vm_running) || !has_work(sc))) {
+        (!qatomic_read(&sc->vm_running) ||
+         (!has_work(sc) &&
+          !(sc->shadow && e1000_shadow_any_active(sc->shadow))))) {
         qemu_event_wait(&sc->wake);
     }
     /* The time parked is no sample. */
