@@ -31,12 +31,16 @@ for t in "$TOP"/tests/t-*.sh; do
 		printf 'SKIP %-40s %4ss %s\n' "$name" "$took" "$why"
 	else
 		fail=$((fail + 1))
-		failed+=("$name")
 		printf 'FAIL %-40s %4ss (exit %d)\n' "$name" "$took" "$rc"
+		# The reason first: a log's tail may be cut where it is shown.
+		why=$(grep -m1 '^FAIL: ' "$LOGS/$name.log")
+		why=${why:-none printed (see the log below)}
+		printf '    reason: %s\n' "$why"
+		failed+=("$name: $why")
 		sed 's/^/    | /' "$LOGS/$name.log" | tail -25
 	fi
 done
-[ ${#failed[@]} -gt 0 ] && echo "failed: ${failed[*]}"
+for f in "${failed[@]}"; do echo "failed: $f"; done
 for s in "${skips[@]}"; do echo "skipped: $s"; done
 echo "$pass passed, $fail failed, $skipped skipped"
 [ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]
