@@ -32,7 +32,9 @@ vm() {
 	shift
 	VM_RC=0
 	"$VM" "$@" >"$T_TMP/$name.json" 2>"$T_TMP/$name.err" || VM_RC=$?
-	sed "s/^/    [$name] /" "$T_TMP/$name.err"
+	# scripts/vm's own lines; the guest console (--verbose/--debug: "vm| ")
+	# stays in the file
+	grep -v '^vm| ' "$T_TMP/$name.err" | sed "s/^/    [$name] /"
 	[ "$(wc -l <"$T_TMP/$name.json")" -eq 1 ] ||
 		die "$name: want exactly one stdout line from scripts/vm, got: $(cat "$T_TMP/$name.json")"
 	jq -e 'type == "object"' "$T_TMP/$name.json" >/dev/null || die "$name: stdout is not a JSON object"
