@@ -13,6 +13,8 @@ SOURCE:
   tap-rx     frames/s the guest sent, from the host side of the tap (a pktgen
              run); tracers: vexitprof, with and without the packet probes.
              Ends early when a window sees no frame (pktgen ended).
+  tap-rx-oncpu  the same, tracers: vexitprof --no-usdt --on-cpu=499 (the
+             sampler and kernel events only) and perf record -F 499 -g
   tap-rx-serve  the same, tracers: the fleet daemon (vexitprof --serve -p
              QEMU_PID, scraped every second by vp-serve.sh) sampled (its
              default --duty) and --exact; the daemon's own CPU time goes to
@@ -65,6 +67,18 @@ def main():
         tracers = {
             m: f"VP_SERVE_LOG={out}.daemon.{m} {serve} {vp} 19479 -p {qpid} {o} --ready-file {{r}}"
             for m, o in (("serve-sampled", ""), ("serve-exact", "--exact"))
+        }
+        settle = 3
+    elif source == "tap-rx-oncpu":
+        # the on-CPU sampler alone (no USDT probes: their traps are the
+        # other cost, measured by tap-rx) against perf sampling at the same
+        # rate with call chains; perf has no ready signal: 1 s after start
+        warm = 1.0
+        ns, tap = os.environ["VEXIT_NETNS"], os.environ["VEXIT_TAP"]
+        tracers = {
+            "oncpu-499": f"{vp} -p {qpid} --no-usdt --on-cpu=499 --ready-file {{r}} >/dev/null 2>&1",
+            "perf-record-g-499": f"perf record -q -e cpu-clock -F 499 -g -p {qpid} -o {out}.perf.data "
+            ">/dev/null 2>&1 & sleep 1; touch {{r}}; wait",
         }
         settle = 3
     else:
