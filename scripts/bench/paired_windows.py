@@ -78,7 +78,7 @@ def main():
         tracers = {
             "oncpu-499": f"{vp} -p {qpid} --no-usdt --on-cpu=499 --ready-file {{r}} >/dev/null 2>&1",
             "perf-record-g-499": f"perf record -q -e cpu-clock -F 499 -g -p {qpid} -o {out}.perf.data "
-            ">/dev/null 2>&1 & sleep 1; touch {{r}}; wait",
+            ">/dev/null 2>&1 & sleep 1; touch {r}; wait",
         }
         settle = 3
     else:
