@@ -205,6 +205,13 @@ static int load_on_cpu(struct diff_profile *p, struct json_object *root)
 		return err;
 	p->on_cpu = true;
 	p->ns_per_sample = json_object_get_double(v);
+	/*
+	 * Bytes the tap moved in the profile's window: what --per gb divides by
+	 * when the e1000 probes did not count them (virtio-net, or profiles
+	 * taken without the packet probes).
+	 */
+	if (p->bytes < 0 && num(oc, "bytes") > 0)
+		p->bytes = num(oc, "bytes");
 	for (size_t i = 0; i < json_object_array_length(fns); i++) {
 		struct json_object *f = json_object_array_get_idx(fns, i), *x;
 

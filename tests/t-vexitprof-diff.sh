@@ -272,6 +272,9 @@ bad 13 "per packet without packet counts" "not comparable per packet: .*nopk.jso
 check "without packet counts the default is per second" bash -c "'$VEXITPROF' diff a.json '$T_TMP/nopk.json' | grep -q '^vexitprof diff, per second:'"
 bad 13 "per GB without byte counts" "not comparable per GB: a.json has no byte counts" --per gb a.json b.json
 check "--bytes gives them" bash -c "'$VEXITPROF' diff --per gb --bytes 1e9,2e9 a.json b.json | grep -qx '  e1000-mmio TDT write: 1000 -> 10.00 per GB (-990, x0.01)'"
+jq '.on_cpu.bytes = 1e9' a.json >"$T_TMP/a-tap.json"
+jq '.on_cpu.bytes = 2e9' b.json >"$T_TMP/b-tap.json"
+check "the taps' bytes (on_cpu.bytes) give them" bash -c "'$VEXITPROF' diff --per gb '$T_TMP/a-tap.json' '$T_TMP/b-tap.json' | grep -qx '  e1000-mmio TDT write: 1000 -> 10.00 per GB (-990, x0.01)'"
 bad 2 "one file only" "two profiles" a.json
 bad 2 "bad --per" "packet, gb or second" --per frame a.json b.json
 rc=0
