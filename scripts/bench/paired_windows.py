@@ -13,8 +13,9 @@ SOURCE:
   tap-rx     frames/s the guest sent, from the host side of the tap (a pktgen
              run); tracers: vexitprof, with and without the packet probes.
              Ends early when a window sees no frame (pktgen ended).
-  tap-rx-oncpu  the same, tracers: vexitprof --no-usdt --on-cpu=499 (the
-             sampler and kernel events only) and perf record -F 499 -g
+  tap-rx-oncpu  the same, tracers: vexitprof --no-usdt --on-cpu=499 and
+             =99 (the sampler and kernel events only) and perf record -F
+             499 -g
   tap-rx-serve  the same, tracers: the fleet daemon (vexitprof --serve -p
              QEMU_PID, scraped every second by vp-serve.sh) sampled (its
              default --duty) and --exact; the daemon's own CPU time goes to
@@ -77,6 +78,7 @@ def main():
         ns, tap = os.environ["VEXIT_NETNS"], os.environ["VEXIT_TAP"]
         tracers = {
             "oncpu-499": f"{vp} -p {qpid} --no-usdt --on-cpu=499 --ready-file {{r}} >/dev/null 2>&1",
+            "oncpu-99": f"{vp} -p {qpid} --no-usdt --on-cpu=99 --ready-file {{r}} >/dev/null 2>&1",
             "perf-record-g-499": f"perf record -q -e cpu-clock -F 499 -g -p {qpid} -o {out}.perf.data "
             ">/dev/null 2>&1 & sleep 1; touch {r}; wait",
         }
