@@ -1044,6 +1044,11 @@ static int vm_figures(struct build *b, const struct vp_report *r, double trap_ns
 		emit(b, MF_USDT_DUTY_RATIO, MS_NONE, base, sp->ratio, false);
 		emit(b, MF_USDT_WINDOWS, MS_NONE, base, sp->windows, true);
 		n += 2;
+		if (sp->ratio < 1) {
+			emit(b, MF_USDT_HIT_COST, MS_NONE, base, sp->hit_cost, false);
+			emit(b, MF_USDT_EXTRAPOLATED_CPU, MS_NONE, base, sp->cpu_extrapolated, true);
+			n += 2;
+		}
 		for (int q = 0; q < 2; q++) {
 			/* exact counts have no error; a sampled one is shown once known */
 			if (sp->ratio < 1 && !sp->rse_ok[q])

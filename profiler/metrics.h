@@ -34,6 +34,8 @@ enum metric_family {
 	MF_USDT_DUTY_RATIO,
 	MF_USDT_WINDOWS,
 	MF_USDT_RELATIVE_ERROR,
+	MF_USDT_HIT_COST,
+	MF_USDT_EXTRAPOLATED_CPU,
 	MF_VM_INFO,
 	MF_SERIES,
 	MF_SERIES_LIMIT,
@@ -74,6 +76,8 @@ struct metrics_sampling {
 	unsigned long long windows;
 	double rse[2];
 	bool rse_ok[2];
+	double hit_cost;	 /* QEMU CPU seconds a probe hit costs (taken out of windows) */
+	double cpu_extrapolated; /* QEMU CPU seconds outside windows the estimates cover */
 };
 
 struct metrics_vm;

@@ -65,14 +65,22 @@ static const struct {
 	{"vexitprof_usdt_duty_ratio", MT_GAUGE,
 	 "Fraction of the time QEMU's USDT probes were attached (1: --exact). Below "
 	 "1, the counts they make (device accesses, e1000 frames) are estimates: "
-	 "each window's counts scaled to its period, released over the next "
-	 "period (they lag by one period)"},
+	 "the windows' counts, and between windows QEMU's CPU time times the last "
+	 "window's counts per CPU second"},
     [MF_USDT_WINDOWS] = {"vexitprof_usdt_windows", MT_COUNTER,
 			 "Sampling windows the USDT probes were attached for (0: --exact)"},
     [MF_USDT_RELATIVE_ERROR] = {"vexitprof_usdt_relative_error", MT_GAUGE,
 				"Estimated relative standard error of the increase of the "
-				"extrapolated counts over the last 10 windows, from their "
-				"window-to-window spread (0: --exact)"},
+				"extrapolated counts over the last 10 windows, from the "
+				"window-to-window spread of their counts per CPU second (0: --exact)"},
+    [MF_USDT_HIT_COST] = {"vexitprof_usdt_hit_cost_seconds", MT_GAUGE,
+			  "QEMU CPU time one USDT probe hit costs (uprobe trap, calibrated once, "
+			  "plus the BPF program's run time), taken out of a sampling window's CPU "
+			  "time (sampled counting only)"},
+    [MF_USDT_EXTRAPOLATED_CPU] = {"vexitprof_usdt_extrapolated_cpu_seconds", MT_COUNTER,
+				  "QEMU CPU time outside the sampling windows that the estimates "
+				  "were extrapolated over, at each window's counts per CPU second "
+				  "(sampled counting only)"},
     [MF_VM_INFO] = {"vexitprof_vm_info", MT_GAUGE, "A VM vexitprof is attached to (value 1)"},
     [MF_SERIES] = {"vexitprof_series", MT_GAUGE, "Series exposed for this VM"},
     [MF_SERIES_LIMIT] = {"vexitprof_series_limit", MT_GAUGE,

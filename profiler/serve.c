@@ -36,6 +36,7 @@
 #include "metrics.h"
 #include "report.h"
 #include "serve.h"
+#include "serve_calib.h"
 #include "serve_discover.h"
 #include "serve_detach.h"
 #include "serve_duty.h"
@@ -78,9 +79,11 @@ struct vm {
 	int n_sites;
 	int site_fds[USDT_MAX_SITES]; /* a window's uprobe_multi links */
 	int n_site_fds;
-	int det_pending;   /* its links being closed (serve_detach.h) */
-	double gate_until; /* the open window closes then (mono; the kernel's gate) */
-	double exited;	   /* when its QEMU exited (0: running) */
+	int det_pending;     /* its links being closed (serve_detach.h) */
+	double exited;	     /* when its QEMU exited (0: running) */
+	double open_at;	     /* its window's probes are armed, it opens then (0: not armed) */
+	clockid_t cpu_clock; /* its QEMU's process CPU clock */
+	double cpu_last;     /* its last reading (s) */
 };
 
 static bool detached(struct vm *v, bool wait);
@@ -99,7 +102,7 @@ static struct {
 	struct failed *failed;
 	size_t n_failed;
 	unsigned long long attach_failures;
-	double trap_ns;
+	double trap_ns; /* a USDT hit's trap (serve_calib.h), or DUTY_DEF_HIT_COST */
 	bool calibrated;
 	int hook; /* the way of tracing KVM_RUN the first VM got: this kernel's */
 	/* executables already read for USDT notes (a fleet runs one or two QEMU builds) */
@@ -142,6 +145,25 @@ static double cpu_seconds(void)
 	       ru.ru_stime.tv_usec / 1e6;
 }
 
+/*
+ * QEMU's process CPU time (s): every thread's, read exactly (the kernel
+ * adds the running threads' time since their last tick).  Root may read
+ * any process's.  On failure (it exited) the last reading.
+ */
+static double qemu_cpu(struct vm *v)
+{
+	struct timespec ts;
+	double c;
+
+	if (clock_gettime(v->cpu_clock, &ts))
+		return v->cpu_last;
+	c = ts.tv_sec + ts.tv_nsec / 1e9;
+	/* two threads read it (scrapes, windows): the larger stays */
+	if (c > v->cpu_last)
+		v->cpu_last = c;
+	return c;
+}
+
 /* ---- scrapes (HTTP thread) ---- */
 
 /* The VM's samples from its maps now; on failure the last samples stay. */
@@ -159,11 +181,13 @@ static void refresh(struct vm *v)
 			struct duty_stats st;
 			double now = mono();
 
-			/* an exited VM: every window's estimate out */
-			duty_apply(v->duty, &s, v->exited ? INFINITY : now);
+			/* an exited VM: its gap ends at its last CPU reading */
+			duty_apply(v->duty, &s, v->exited ? v->cpu_last : qemu_cpu(v));
 			duty_get_stats(v->duty, v->exited ? v->exited : now, &st);
 			sp.ratio = st.ratio;
 			sp.windows = st.windows;
+			sp.hit_cost = st.hit_cost;
+			sp.cpu_extrapolated = st.cpu_extrapolated;
 			for (int q = 0; q < DQ_NR && q < 2; q++) {
 				sp.rse[q] = st.rse[q];
 				sp.rse_ok[q] = st.rse_ok[q];
@@ -288,8 +312,9 @@ static void vm_free(struct vm *v)
 {
 	if (!v)
 		return;
-	if (v->duty)
+	if (v->duty) {
 		usdt_off(v); /* a window's links, if one is open */
+	}
 	detached(v, true);
 	attacher_free(v->at);
 	duty_free(v->duty);
@@ -317,12 +342,18 @@ static int exe_usdt(struct vm *v, int *nop_len)
 }
 
 /*
- * Sampled counting (serve_duty.c).  A window opens when its probes are all
- * attached and closes at once (attacher_usdt_pause: the programs return at
- * once), so it is measured exactly.  Its links are closed on
- * serve_detach.c's workers, each window's uprobe_multi links at once (each
- * stays armed until its close begins), libbpf's links (the first time) one
- * after another in one job.
+ * Sampled counting (serve_duty.c).  A window is the daemon's own moments:
+ * it opens when, SERVE_LEAD_S after its probes were all attached, the
+ * daemon unpauses their programs (attacher_usdt_pause) and reads QEMU's CPU
+ * clock right after, and closes when it pauses them and reads the clock
+ * again right after.  Both readings lag their gate write by the same few
+ * microseconds, so the window's CPU time is the one its counts were made
+ * in.  (Not the kernel's clock as gate, as before: the CPU clock cannot be
+ * read there, and QEMU's CPU time makes the daemon's waking up harmless: it
+ * may take a CPU from QEMU, but then QEMU neither runs nor counts.)  The
+ * links are closed on serve_detach.c's workers, each window's uprobe_multi
+ * links at once (each stays armed until its close begins), libbpf's links
+ * (the first time) one after another in one job.
  */
 static bool detached(struct vm *v, bool wait)
 {
@@ -345,6 +376,24 @@ static void usdt_off(struct vm *v)
 }
 
 /*
+ * A window opens this long after its probes are armed (as the kernel gate
+ * did before): right after its text is patched QEMU may run slower for a
+ * while (TLB and cache refills after the kernel replaces the pages holding
+ * the breakpoints), a cost no per-hit figure holds.  Not shown to matter:
+ * one run each with and without it gave -27% and -43% (the hit cost then
+ * mis-calibrated, see calibrate()).  The traps in the lead are neither
+ * counted nor taken out of the extrapolated CPU time (~0.1% of it).
+ */
+#define SERVE_LEAD_S 0.003
+
+/* a hit's cost for v's estimates (s) */
+static double hit_cost(const struct vm *v)
+{
+	(void)v;
+	return d.trap_ns / 1e9;
+}
+
+/*
  * The USDT probes attached with the rest (so a QEMU without them fails at
  * once, as with -p) come off until the VM's first window; what they counted
  * meanwhile is its exact start.
@@ -352,19 +401,27 @@ static void usdt_off(struct vm *v)
 static int duty_start(struct vm *v)
 {
 	struct vp_snapshot s;
+	struct timespec ts;
 	int err;
 
 	/* before libbpf's links go: the kernel says what their uprobes are */
 	v->n_sites = usdt_sites(v->at, v->sites, USDT_MAX_SITES);
 	if (v->n_sites < 0)
 		return VP_EXIT_ERROR;
+	v->cpu_clock = ((~(clockid_t)v->pid) << 3) | 2; /* CPUCLOCK_SCHED, the whole process */
+	if (clock_gettime(v->cpu_clock, &ts)) {
+		err = -errno;
+		fprintf(stderr, "vexitprof: VM %s (pid %d): cannot read its CPU clock: %s\n",
+			v->name, v->pid, strerror(-err));
+		return VP_EXIT_ERROR;
+	}
 	usdt_off(v);
 	err = snapshot_read(&s, v->at->skel);
 	if (!err) {
 		v->duty = duty_new(
 		    env.duty_window, env.duty_period, mono(),
 		    (unsigned int)(v->pid * 2654435761u ^ v->start ^ (unsigned long)(mono() * 1e9)),
-		    &s);
+		    &s, qemu_cpu(v), hit_cost(v));
 		err = v->duty ? 0 : -ENOMEM;
 	}
 	snapshot_free(&s);
@@ -375,29 +432,22 @@ static int duty_start(struct vm *v)
 }
 
 /* The end of v's window: counting stops now, what it counted goes into the estimates. */
-/* a window opens this long after its probes are attached (see window_start) */
-#define SERVE_GATE_LEAD_S 0.003
-
-/* when v's window closed, if it is closed by t (the kernel's gate), else t */
-static double gate_closed(const struct vm *v, double t)
-{
-	return v->gate_until && t > v->gate_until ? v->gate_until : t;
-}
-
 static void window_end(struct vm *v)
 {
 	struct vp_snapshot s;
-	double t;
+	double t, cpu;
 	int err;
 
 	attacher_usdt_pause(v->at, true);
-	t = gate_closed(v, mono());
+	cpu = qemu_cpu(v);
+	t = mono();
 	/* disarmed first (the traps go on until then), read after */
 	usdt_off(v);
 	err = snapshot_read(&s, v->at->skel);
 	pthread_mutex_lock(&d.lock);
+	duty_set_hit_cost(v->duty, hit_cost(v));
 	/* a failed read loses this window only (its counts go to the next) */
-	err = err ? err : duty_off(v->duty, t, &s);
+	err = err ? err : duty_off(v->duty, t, cpu, &s);
 	pthread_mutex_unlock(&d.lock);
 	snapshot_free(&s);
 	if (err && !v->read_failed)
@@ -405,10 +455,10 @@ static void window_end(struct vm *v)
 			v->name, v->pid, strerror(-err));
 }
 
+/* The probes are armed, the window opens SERVE_LEAD_S later (window_open). */
 static void window_start(struct vm *v)
 {
 	int rc = 0;
-	double t;
 
 	rc = usdt_sites_attach(v->at, v->sites, v->n_sites, v->site_fds);
 	v->n_site_fds = rc > 0 ? rc : 0;
@@ -419,24 +469,26 @@ static void window_start(struct vm *v)
 			v->name, v->pid, strerror(-rc));
 	v->duty_failed = rc < 0;
 	if (rc < 0) {
-		/* no window this period: the next one stands for it */
+		/* no window this period: the gap goes on */
 		pthread_mutex_lock(&d.lock);
 		duty_skip(v->duty, mono());
 		pthread_mutex_unlock(&d.lock);
 		return;
 	}
-	/*
-	 * The window opens SERVE_GATE_LEAD_S from now and closes by the kernel's
-	 * clock: waking up to attach, the daemon may have preempted the threads
-	 * it counts; they are back on a CPU by then.
-	 */
-	t = mono() + SERVE_GATE_LEAD_S;
-	v->gate_until = t + env.duty_window;
-	attacher_usdt_window(v->at, (unsigned long long)(t * 1e9),
-			     (unsigned long long)(v->gate_until * 1e9));
+	v->open_at = mono() + SERVE_LEAD_S;
+}
+
+/* v's window opens: counting starts now */
+static void window_open(struct vm *v)
+{
+	double t, cpu;
+
+	v->open_at = 0;
 	attacher_usdt_pause(v->at, false);
+	cpu = qemu_cpu(v);
+	t = mono();
 	pthread_mutex_lock(&d.lock);
-	duty_on(v->duty, t);
+	duty_on(v->duty, t, cpu);
 	pthread_mutex_unlock(&d.lock);
 }
 
@@ -452,13 +504,15 @@ static double duty_tick(double until)
 
 		if (!v->duty || v->exited)
 			continue;
-		if (mono() >= duty_next(v->duty)) {
-			if (duty_is_on(v->duty))
+		if (mono() >= (v->open_at ? v->open_at : duty_next(v->duty))) {
+			if (v->open_at)
+				window_open(v);
+			else if (duty_is_on(v->duty))
 				window_end(v);
 			else
 				window_start(v);
 		}
-		next = duty_next(v->duty);
+		next = v->open_at ? v->open_at : duty_next(v->duty);
 		if (next < until)
 			until = next;
 	}
@@ -499,6 +553,38 @@ static void spare_load(void)
 	d.spare = NULL;
 }
 
+/*
+ * The trap of one USDT hit, once for the daemon, before anything is
+ * attached (serve_calib.h; cost.c's wall-clock one would count preemption
+ * on a loaded host).  A failed one falls back to DUTY_DEF_HIT_COST.
+ */
+static void calibrate(void)
+{
+	/*
+	 * On a 1-byte nop whatever QEMU's kind: Linux 6.18 turns a 5-byte one
+	 * into a call after its first hit (1.25 us here against 5-7 us), but
+	 * QEMU's probe hits cost ~6 us each all the same (its CPU per frame
+	 * with the probes always attached, results/serve-overhead.md).
+	 */
+	double c = env.no_calib ? 0 : calib_trap_cost(1);
+
+	d.calibrated = true;
+	if (env.no_calib && env.exact)
+		return; /* no overhead estimate, as with -p */
+	if (c > 0 && c < 1e-4) {
+		d.trap_ns = c * 1e9;
+		if (env.verbose)
+			fprintf(stderr, "vexitprof: a USDT probe's trap costs %.0f ns\n",
+				d.trap_ns);
+		return;
+	}
+	d.trap_ns = DUTY_DEF_HIT_COST * 1e9;
+	fprintf(stderr,
+		"vexitprof: %s the USDT trap's cost; sampled counting takes %.1f us per probe hit "
+		"out of QEMU's CPU time in its windows\n",
+		env.no_calib ? "not calibrating" : "could not calibrate", DUTY_DEF_HIT_COST * 1e6);
+}
+
 /* Attach the programs -p would (USDT if QEMU has them): 0, or an exit code (one line printed). */
 static int vm_attach(struct vm *v)
 {
@@ -528,7 +614,9 @@ static int vm_attach(struct vm *v)
 	o.usdt_nop_len = nop_len;
 	o.usdt_multi = o.usdt && !env.exact; /* sampled: serve_usdt.h */
 	/* one calibration for the daemon: the trap costs the same in every QEMU */
-	o.calibrate = o.usdt && !env.no_calib && !d.calibrated;
+	o.calibrate = false;
+	if (o.usdt && !d.calibrated)
+		calibrate();
 	if (spare_fits(&o)) {
 		/* loaded ahead: this VM's pid and executable, then attach */
 		v->at = d.spare;
@@ -550,10 +638,6 @@ static int vm_attach(struct vm *v)
 		return rc;
 	d.spare_o = o;
 	d.spare_wanted = true;
-	if (o.calibrate) {
-		d.trap_ns = v->at->trap_ns;
-		d.calibrated = true;
-	}
 	d.hook = v->at->hook;
 	v->hdr.pid = v->pid;
 	snprintf(v->hdr.exe, sizeof(v->hdr.exe), "%s", v->exe);
@@ -652,7 +736,7 @@ static void reap(void)
 
 				attacher_usdt_pause(v->at, true);
 				if (duty_is_on(v->duty) && !snapshot_read(&sn, v->at->skel))
-					duty_off(v->duty, gate_closed(v, t), &sn);
+					duty_off(v->duty, t, qemu_cpu(v), &sn);
 				snapshot_free(&sn);
 				usdt_off(v);
 			}

@@ -24,7 +24,7 @@ VP_SRCS += oncpu.c oncpu_report.c oncpu_taps.c symbols.c
 # vexitprof diff (diff.h)
 VP_SRCS += diff.c diff_load.c diff_compare.c diff_stacks.c diff_render.c
 # vexitprof --serve (serve.h)
-VP_SRCS += serve.c serve_detach.c serve_duty.c serve_usdt.c serve_events.c serve_discover.c serve_http.c metrics.c metrics_expo.c
+VP_SRCS += serve.c serve_detach.c serve_duty.c serve_calib.c serve_usdt.c serve_events.c serve_discover.c serve_http.c metrics.c metrics_expo.c
 VP_OBJS := $(addprefix $(VP_OBJ_DIR)/,$(VP_SRCS:.c=.o)) $(BUILD)/profiler/flamegraph.o
 VP_HDRS := $(wildcard $(TOP)/profiler/*.h) $(wildcard $(TOP)/bpf/*.h)
 VP_BPF_HDRS := $(wildcard $(TOP)/bpf/*.h)
