@@ -69,14 +69,15 @@ static const struct {
 	 "window's counts per CPU second"},
     [MF_USDT_WINDOWS] = {"vexitprof_usdt_windows", MT_COUNTER,
 			 "Sampling windows the USDT probes were attached for (0: --exact)"},
-    [MF_USDT_RELATIVE_ERROR] = {"vexitprof_usdt_relative_error", MT_GAUGE,
-				"Estimated relative standard error of the increase of the "
-				"extrapolated counts over the last 10 windows, from the "
-				"window-to-window spread of their counts per CPU second (0: --exact)"},
+    [MF_USDT_RELATIVE_ERROR] =
+	{"vexitprof_usdt_relative_error", MT_GAUGE,
+	 "Estimated relative standard error of the increase of the "
+	 "extrapolated counts over the last 10 windows, from the "
+	 "window-to-window spread of their counts per CPU second (0: --exact)"},
     [MF_USDT_HIT_COST] = {"vexitprof_usdt_hit_cost_seconds", MT_GAUGE,
-			  "QEMU CPU time one USDT probe hit costs (uprobe trap, calibrated once, "
-			  "plus the BPF program's run time), taken out of a sampling window's CPU "
-			  "time (sampled counting only)"},
+			  "QEMU CPU time one USDT probe hit costs (a uprobe trap, measured on "
+			  "the daemon's own function at start and once a second since), taken "
+			  "out of a sampling window's CPU time (sampled counting only)"},
     [MF_USDT_EXTRAPOLATED_CPU] = {"vexitprof_usdt_extrapolated_cpu_seconds", MT_COUNTER,
 				  "QEMU CPU time outside the sampling windows that the estimates "
 				  "were extrapolated over, at each window's counts per CPU second "

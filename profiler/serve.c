@@ -88,6 +88,7 @@ struct vm {
 
 static bool detached(struct vm *v, bool wait);
 static void usdt_off(struct vm *v);
+static void recalibrate(void);
 
 /* a QEMU we could not attach to: not retried while it runs */
 struct failed {
@@ -444,6 +445,7 @@ static void window_end(struct vm *v)
 	/* disarmed first (the traps go on until then), read after */
 	usdt_off(v);
 	err = snapshot_read(&s, v->at->skel);
+	recalibrate();
 	pthread_mutex_lock(&d.lock);
 	duty_set_hit_cost(v->duty, hit_cost(v));
 	/* a failed read loses this window only (its counts go to the next) */
@@ -554,35 +556,86 @@ static void spare_load(void)
 }
 
 /*
- * The trap of one USDT hit, once for the daemon, before anything is
- * attached (serve_calib.h; cost.c's wall-clock one would count preemption
- * on a loaded host).  A failed one falls back to DUTY_DEF_HIT_COST.
+ * The trap of one USDT hit (serve_calib.h; cost.c's wall-clock one would
+ * count preemption on a loaded host): sampled at the first VM with USDT,
+ * then once a second at a window's end, and the median of the last
+ * SERVE_CALIB_KEEP samples is the cost.  Sampled again and again because
+ * it changes with the host's load, and in step with QEMU's own speed: on
+ * this 2-core machine QEMU's hits cost ~6 us each at 29 us of CPU per
+ * frame, ~3 us at 12 (results/serve-overhead.md).  On a 1-byte nop
+ * whatever QEMU's kind: Linux 6.18 turns a 5-byte one into a call after its
+ * first hit (1.25 us here against 5-7 us), but QEMU's probe hits cost as
+ * much as the trap all the same.  A failed calibration falls back to
+ * DUTY_DEF_HIT_COST.
  */
+#define SERVE_CALIB_KEEP    16
+#define SERVE_CALIB_CALLS   150 /* a sample: ~1-2 ms of the daemon's CPU */
+#define SERVE_CALIB_START   2000
+#define SERVE_CALIB_EVERY_S 1.0
+
+static struct {
+	struct calib *c;
+	double s[SERVE_CALIB_KEEP];
+	int n, i;
+	double last;
+} cal;
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* one sample (s); the median of the kept ones becomes the cost */
+static void calib_add(double x)
+{
+	double m[SERVE_CALIB_KEEP];
+
+	if (!(x > 0 && x < 1e-4))
+		return; /* preempted, or nonsense */
+	cal.s[cal.i] = x;
+	cal.i = (cal.i + 1) % SERVE_CALIB_KEEP;
+	if (cal.n < SERVE_CALIB_KEEP)
+		cal.n++;
+	memcpy(m, cal.s, sizeof(m));
+	qsort(m, cal.n, sizeof(m[0]), cmp_double);
+	pthread_mutex_lock(&d.lock);
+	d.trap_ns = m[cal.n / 2] * 1e9;
+	pthread_mutex_unlock(&d.lock);
+}
+
 static void calibrate(void)
 {
-	/*
-	 * On a 1-byte nop whatever QEMU's kind: Linux 6.18 turns a 5-byte one
-	 * into a call after its first hit (1.25 us here against 5-7 us), but
-	 * QEMU's probe hits cost ~6 us each all the same (its CPU per frame
-	 * with the probes always attached, results/serve-overhead.md).
-	 */
-	double c = env.no_calib ? 0 : calib_trap_cost(1);
-
 	d.calibrated = true;
 	if (env.no_calib && env.exact)
 		return; /* no overhead estimate, as with -p */
-	if (c > 0 && c < 1e-4) {
-		d.trap_ns = c * 1e9;
+	cal.c = env.no_calib ? NULL : calib_new();
+	for (int i = 0; cal.c && i < 7; i++)
+		calib_add(calib_sample(cal.c, SERVE_CALIB_START));
+	cal.last = mono();
+	if (cal.n) {
 		if (env.verbose)
 			fprintf(stderr, "vexitprof: a USDT probe's trap costs %.0f ns\n",
 				d.trap_ns);
 		return;
 	}
+	calib_free(cal.c);
+	cal.c = NULL;
 	d.trap_ns = DUTY_DEF_HIT_COST * 1e9;
 	fprintf(stderr,
 		"vexitprof: %s the USDT trap's cost; sampled counting takes %.1f us per probe hit "
 		"out of QEMU's CPU time in its windows\n",
 		env.no_calib ? "not calibrating" : "could not calibrate", DUTY_DEF_HIT_COST * 1e6);
+}
+
+/* a sample of the trap's cost, if one is due */
+static void recalibrate(void)
+{
+	if (!cal.c || mono() - cal.last < SERVE_CALIB_EVERY_S)
+		return;
+	cal.last = mono();
+	calib_add(calib_sample(cal.c, SERVE_CALIB_CALLS));
 }
 
 /* Attach the programs -p would (USDT if QEMU has them): 0, or an exit code (one line printed). */
@@ -895,6 +948,7 @@ int serve_main(volatile sig_atomic_t *stop)
 	/* the server first: no scrape reads a VM being freed */
 	http_stop(h);
 	attacher_free(d.spare);
+	calib_free(cal.c);
 	for (size_t i = 0; i < d.n; i++)
 		vm_free(d.vms[i]);
 	detach_stop();
