@@ -75,9 +75,10 @@ static const struct {
 	 "extrapolated counts over the last 10 windows, from the "
 	 "window-to-window spread of their counts per CPU second (0: --exact)"},
     [MF_USDT_HIT_COST] = {"vexitprof_usdt_hit_cost_seconds", MT_GAUGE,
-			  "QEMU CPU time one USDT probe hit costs (a uprobe trap, measured on "
-			  "the daemon's own function at start and once a second since), taken "
-			  "out of a sampling window's CPU time (sampled counting only)"},
+			  "What one USDT probe hit (a uprobe trap) costs, measured on the "
+			  "daemon's own function at start and every 10 s since; not taken out of "
+			  "the sampling windows' CPU time (a hit costs QEMU less; sampled "
+			  "counting only)"},
     [MF_USDT_EXTRAPOLATED_CPU] = {"vexitprof_usdt_extrapolated_cpu_seconds", MT_COUNTER,
 				  "QEMU CPU time outside the sampling windows that the estimates "
 				  "were extrapolated over, at each window's counts per CPU second "

@@ -372,7 +372,7 @@ read -r t1d rxd1 _ < <(awk -v t="$T2" '$1 <= t - 30 { l = $0 } END { print l }' 
 HLOG=$T_TMP/dhost.log
 sleep 2 # Prometheus has scraped past T2
 # Its counters are the windows' counts plus, between windows, QEMU's CPU
-# time times the last window's count per CPU second (hits' traps taken out):
+# time times the last window's count per CPU second (the traps not taken out):
 # no lag, so the tap's counts are taken at the same instants.  It reports
 # its error: the relative standard error of a 10-window (10 s) increase,
 # from the spread of the windows' counts per CPU second.  Over 30 s (30
@@ -388,7 +388,7 @@ expect_ge "the sampled daemon's duty ratio for D (10 ms of every second)" "$rati
 expect_le "  at most 3%" "$ratio" 0.03
 expect_eq "the exact daemon's duty ratio (A's) is 1" "$(pq "vexitprof_usdt_duty_ratio{$AX}" "$t2")" 1
 expect_eq "  and its error 0" "$(pq "vexitprof_usdt_relative_error{$AX,quantity=\"e1000_tx_frames\"}" "$t2")" 0
-# the trap's cost it takes out of each window's CPU: calibrated, a few us (1-byte nop, no KVM)
+# the trap's cost it measures on its own function: calibrated, a few us (1-byte nop, no KVM)
 hc=$(pq "vexitprof_usdt_hit_cost_seconds{$DS}" "$T2")
 expect_ge "the sampled daemon's calibrated cost of a probe hit (s): positive" "$hc" 0.0000001
 expect_le "  and below 100 us" "$hc" 0.0001
