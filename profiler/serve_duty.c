@@ -17,7 +17,9 @@
  *   - inside it every counted hit cost QEMU a trap and a BPF program, c
  *     seconds of its CPU that made no guest progress (the observer effect:
  *     at ~60k hits/s that is a good part of the window), so the guest's
- *     rate per CPU second is r = n / (C_w - H c), H the hits counted;
+ *     rate per CPU second is r = n / (C_w - H c), H the hits counted
+ *     (serve.c passes c = 0 for now: the cost it can measure is not
+ *     QEMU's, see its hit_cost(); the rates then lean low by H c / C_w);
  *   - the gap after the window, until the next one opens, gets r times
  *     QEMU's CPU time in it (no probe is armed there, so no traps to take
  *     out; the few between arming and opening, closing and disarming are
