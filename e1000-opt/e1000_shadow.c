@@ -23,6 +23,18 @@
  * migration, so the register file is authoritative whenever anybody but
  * the data path looks at it, and the migration stream does not change.
  *
+ * Mapping or unmapping the page is a memory transaction: the flat views
+ * are rebuilt, and every vCPU flushes its TLB (TCG) or KVM updates a
+ * memory slot.  A ring that goes quiet for a little longer than idle_us
+ * between bursts (the RX refills of request/response traffic, or of the
+ * ACK stream of a TCP send) would pay two of them per burst: vexit's
+ * profile of iperf3 TX had ~150 mappings a second and flat-view rebuilds
+ * at ~2% of QEMU's CPU, and request/response latency rose by half.  So
+ * when the page is laid over again within IDLE_BACK idle periods of
+ * being unmapped idle, the idle period doubles (up to IDLE_GROW_MAX times
+ * idle_us, and IDLE_MAX_NS): the page then stays through such gaps.  A
+ * longer quiet spell starts over from idle_us.
+ *
  * Copyright (c) 2026 vexit authors
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -125,6 +137,26 @@ void e1000_shadow_unrealize(E1000Shadow *sh)
     }
 }
 
+/* the idle period adapts: see the top of the file */
+#define IDLE_BACK       4
+#define IDLE_GROW_MAX   64
+#define IDLE_MAX_NS     (64 * SCALE_MS)
+
+static void adapt_idle(E1000Shadow *sh, int64_t now)
+{
+    int64_t base = (int64_t)sh->idle_us * SCALE_US;
+    int64_t max = MAX(MIN(base * IDLE_GROW_MAX, IDLE_MAX_NS), base);
+
+    if (sh->idle_ns < base) {
+        sh->idle_ns = base;
+    }
+    if (sh->unmapped_ns) {
+        sh->idle_ns = now - sh->unmapped_ns < IDLE_BACK * sh->idle_ns ?
+                      MIN(sh->idle_ns * 2, max) : base;
+        sh->unmapped_ns = 0;
+    }
+}
+
 static void arm_poll(E1000Shadow *sh)
 {
     if (sh->external_poller) {
@@ -187,6 +219,7 @@ void e1000_shadow_activate(E1000Shadow *sh, int ring)
     memory_region_set_enabled(&sh->page[ring], true);
     qatomic_set(&sh->active[ring], true);
     sh->last_work_ns = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+    adapt_idle(sh, sh->last_work_ns);
     arm_poll(sh);
 }
 
@@ -319,6 +352,8 @@ void e1000_shadow_reset(E1000Shadow *sh)
     }
     timer_del(sh->poll_timer);
     sh->pending_kick = 0;
+    sh->idle_ns = 0;
+    sh->unmapped_ns = 0;
     for (r = 0; r < E1000_SHADOW_RINGS; r++) {
         sh->late_check[r] = false;
         if (sh->active[r]) {
@@ -425,9 +460,11 @@ static void poll_timer_cb(void *opaque)
 
     if (e1000_shadow_poll(sh)) {
         sh->last_work_ns = now;
-    } else if (now - sh->last_work_ns >= (int64_t)sh->idle_us * 1000) {
+    } else if (now - sh->last_work_ns >=
+               MAX(sh->idle_ns, (int64_t)sh->idle_us * SCALE_US)) {
         /* Idle: trap again, so the next tail write wakes us. */
         e1000_shadow_deactivate_all(sh);
+        sh->unmapped_ns = now;
         return;
     }
     if (e1000_shadow_any_active(sh)) {

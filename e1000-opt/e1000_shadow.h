@@ -29,6 +29,9 @@ typedef struct E1000Shadow {
     bool active[E1000_SHADOW_RINGS];
     QEMUTimer *poll_timer;
     int64_t last_work_ns;
+    /* idle_us, lengthened while the page keeps coming back (poll_timer_cb) */
+    int64_t idle_ns;
+    int64_t unmapped_ns;    /* when the timer last unmapped it idle; 0: not */
     unsigned pending_kick;  /* rings whose folded tail still needs work */
     bool syncing;           /* applying the page's writes via ops->write_reg */
     /*

@@ -91,7 +91,11 @@ for c in "${combos[@]}"; do
 	IDLE1[$name]=$(cat "$OUT/idle_pct1")
 	echo "  $name: idle CPU ${IDLE1[$name]}% then $(cat "$OUT/idle_pct2")% (window 1 from $(cat "$OUT/idle_lag") s after traffic)," \
 		"rr p50 $(step rr .result.p50_us) us, pktgen $(step pktgen .result.pps) pps, irqs $(step pktgen .guest.irqs)"
-	expect_le "$name: idle window starts within 1.5 s of the end of traffic" "$(cat "$OUT/idle_lag")" 1.5
+	# 1 s of quiet plus the attach script's polling (ip netns exec, 10 a
+	# second), which a loaded host slows: 1.93 s was seen with another
+	# test's VMs beside.  The idle check is about a thread that keeps
+	# spinning, which a window starting a second later still sees.
+	expect_le "$name: idle window starts within 2.5 s of the end of traffic" "$(cat "$OUT/idle_lag")" 2.5
 done
 
 # ------------------------------------------------------------------ idle CPU
