@@ -393,7 +393,7 @@ static void usdt_off(struct vm *v)
  * us, in step with QEMU's own speed, which changes with the host's load):
  * taken out, it made the estimates 13-111% high (results/serve-overhead.md)
  * and failed t-vexitprof-serve's sampled check once.  Without it they lean
- * low by the traps' share of a window's CPU (28-41% on TCG pktgen).  A cost
+ * low by the traps' share of a window's CPU (37-53% there).  A cost
  * measured in QEMU itself would go here (serve_duty.c takes it out).
  */
 static double hit_cost(const struct vm *v)
