@@ -16,6 +16,9 @@ unsigned long long cost_run_count(struct vexitprof_bpf *skel);
  * not see.  Needs skel loaded with calib_uprobe.
  */
 double cost_calibrate_uprobe(struct vexitprof_bpf *skel, int nop_len);
+/* the probed function, and its 1-byte nop (also serve_calib.c's probe site) */
+void vexitprof_calib_target1(int i);
+extern char vexitprof_calib_nop1[];
 /* Fill r->cost from the programs' run_cnt/run_time_ns and the counters. */
 void cost_collect(struct vp_report *r, struct vexitprof_bpf *skel, bool stats, double trap_ns);
 #endif

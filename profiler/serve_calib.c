@@ -9,38 +9,21 @@
 #include <sys/syscall.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "cost.h"
 #include "serve_calib.h"
-
-/* as serve_usdt.c: BPF_LINK_CREATE for a uprobe_multi link (this system's uapi is older) */
-struct link_create_umulti {
-	__u32 prog_fd, target_fd, attach_type, flags;
-	__u64 path, offsets, ref_ctr_offsets, cookies;
-	__u32 cnt, umulti_flags, pid;
-};
-#define TRACE_UPROBE_MULTI 48
+#include "serve_usdt.h"
 
 /*
- * The probe sits on a 1-byte nop, which the kernel emulates after the trap
- * (a 5-byte one Linux 6.18 turns into a call after its first hit: 1.25 us
- * here against 5-7 us; QEMU's probes are 5-byte nops, yet their hits cost
- * as much as the trap, see serve.c's calibrate()).  The twin is the same
- * code without a probe: the difference of the two is the trap.
+ * The probe sits on cost.c's 1-byte nop, which the kernel emulates after
+ * the trap (a 5-byte one Linux 6.18 turns into a call after its first hit:
+ * 1.25 us here against 5-7 us; QEMU's probes are 5-byte nops, yet their
+ * hits cost as much as the trap, see serve.c's calibrate()).  The twin is
+ * the same code without a probe: the difference of the two is the trap.
  */
-__attribute__((noinline)) void vexitprof_serve_calib1(int i)
-{
-	__asm__ volatile(".globl vexitprof_serve_nop1\n"
-			 "vexitprof_serve_nop1: nop\n"
-			 :
-			 : "r"(i)
-			 : "memory");
-}
-
-__attribute__((noinline)) void vexitprof_serve_twin1(int i)
+__attribute__((noinline)) static void twin1(int i)
 {
 	__asm__ volatile("nop\n" : : "r"(i) : "memory");
 }
-
-extern char vexitprof_serve_nop1[];
 /* addr's offset in the file mapped there (/proc/self/maps), or 0 */
 static __u64 file_offset(const void *addr)
 {
@@ -113,7 +96,7 @@ struct calib {
 
 struct calib *calib_new(void)
 {
-	__u64 off = file_offset(vexitprof_serve_nop1);
+	__u64 off = file_offset(vexitprof_calib_nop1);
 	struct calib *c;
 
 	if (!off)
@@ -127,7 +110,7 @@ struct calib *calib_new(void)
 		calib_free(c);
 		return NULL;
 	}
-	vexitprof_serve_calib1(0); /* fault the probe page in */
+	vexitprof_calib_target1(0); /* fault the probe page in */
 	return c;
 }
 
@@ -147,7 +130,7 @@ double calib_sample(struct calib *c, int calls)
 	double with, base;
 
 	(void)c;
-	with = time_calls(vexitprof_serve_calib1, calls);
-	base = time_calls(vexitprof_serve_twin1, calls);
+	with = time_calls(vexitprof_calib_target1, calls);
+	base = time_calls(twin1, calls);
 	return (with - base) / calls;
 }

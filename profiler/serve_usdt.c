@@ -30,17 +30,6 @@ struct link_info {
 #define LINK_TYPE_PERF_EVENT 7
 #define PERF_EVENT_UPROBE    1
 
-/*
- * BPF_LINK_CREATE's attributes for a uprobe_multi link (Linux 6.6), laid out
- * as the kernel's union bpf_attr has them; the rest of the union stays 0.
- */
-struct link_create_umulti {
-	__u32 prog_fd, target_fd, attach_type, flags;
-	__u64 path, offsets, ref_ctr_offsets, cookies;
-	__u32 cnt, umulti_flags, pid;
-};
-#define TRACE_UPROBE_MULTI 48
-
 /* the real program for a's stand-in with this id (usdt_X for usdt_site_X), or NULL */
 static struct bpf_program *real_prog(struct vp_attacher *a, __u32 id)
 {

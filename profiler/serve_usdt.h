@@ -29,6 +29,18 @@ struct usdt_site {
 #define USDT_MAX_SITES 32
 
 /*
+ * BPF_LINK_CREATE's attributes for a uprobe_multi link (Linux 6.6), laid out
+ * as the kernel's union bpf_attr has them (this system's uapi headers are
+ * older); the rest of the union stays 0.  Also serve_calib.c's.
+ */
+struct link_create_umulti {
+	__u32 prog_fd, target_fd, attach_type, flags;
+	__u64 path, offsets, ref_ctr_offsets, cookies;
+	__u32 cnt, umulti_flags, pid;
+};
+#define TRACE_UPROBE_MULTI 48
+
+/*
  * The uprobes behind a's USDT links (attached by attacher_attach with
  * usdt_multi, not yet detached): how many, or -1 with one line printed if this
  * kernel's link info does not say (older kernels).
