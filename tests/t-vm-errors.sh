@@ -36,6 +36,13 @@ error_matches usage-option "unknown option"
 vm usage-accel --accel xen
 expect_eq "usage-accel: exit status" "$VM_RC" 2
 expect_le "usage errors are instant (s)" "$VM_SECS" 2
+# --netns takes only a namespace --keep-netns made, and one that exists
+vm usage-netns --netns default
+expect_eq "usage-netns: exit status" "$VM_RC" 2
+error_matches usage-netns "not a namespace kept by --keep-netns"
+vm no-netns --netns vexit-keep-999999999
+expect_eq "no-netns: exit status (setup)" "$VM_RC" 6
+error_matches no-netns "--netns: no namespace vexit-keep-999999999"
 
 # NIC properties reach QEMU's -device: a bogus one makes QEMU refuse to start.
 vm bad-prop --nic e1000,no-such-prop=on --workload idle

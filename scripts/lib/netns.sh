@@ -18,6 +18,9 @@ TAP_MAC=02:77:00:00:00:01
 IPERF_PORT=5201
 ECHO_PORT=7777
 pktgen_counter=0
+# 1: the namespace outlives this run (--keep-netns): netns_remove stops only
+# what this run started in it
+NS_KEEP=0
 
 nsx() { ip netns exec "$NS" "$@"; }
 
@@ -39,8 +42,12 @@ netns_remove_stale() {
 # set), the tap with the host's address, and the pktgen counter.
 netns_create() {
 	local name=vexit-$$
+	# kept: a name netns_remove_stale leaves alone, since the next run
+	# (--netns) is a different process; its user removes it
+	[ "$NS_KEEP" = 1 ] && name=vexit-keep-$$
 	if ip netns list | grep -qw "$name"; then
-		name=vexit-$$-$RANDOM
+		name=$name-$RANDOM
+		[ "$NS_KEEP" = 1 ] && name=vexit-keep-$$$RANDOM
 	fi
 	NS=$name
 	ip netns add "$NS" || fatal 6 "cannot create network namespace $NS"
@@ -75,6 +82,19 @@ NFT
 	else
 		msg "warning: nft not installed, no pktgen frame count (apt-get install nftables)"
 	fi
+}
+
+# netns_adopt NAME: run in NAME, a namespace an earlier run kept
+# (--keep-netns) with its tap, its pktgen counter and whatever the user
+# left running in it (a TCP peer that a restored guest talks to again).
+# netns_remove then deletes it, unless this run keeps it too.
+netns_adopt() {
+	ip netns list | grep -qw "^$1" || fatal 6 "--netns: no namespace $1"
+	NS=$1
+	nsx test -d "/sys/class/net/$TAP" || { NS=; fatal 6 "--netns: $1 has no $TAP"; }
+	pktgen_counter=0
+	nsx nft list counter netdev vexit pktgen >/dev/null 2>&1 && pktgen_counter=1
+	return 0
 }
 
 # wait_listen PROTO PORT PID NAME: until a socket listens on PORT in the
@@ -115,6 +135,13 @@ netns_start_servers() {
 netns_remove() {
 	local p
 	[ -n "$NS" ] || return 0
+	if [ "$NS_KEEP" = 1 ]; then
+		# kept: our servers go, the rest stays (QEMU is stopped already)
+		for p in $(jobs -p); do kill -KILL "$p" 2>/dev/null; done
+		for p in $(jobs -p); do wait "$p" 2>/dev/null; done
+		msg "kept namespace $NS"
+		return 0
+	fi
 	for p in $(ip netns pids "$NS" 2>/dev/null); do
 		kill -KILL "$p" 2>/dev/null
 	done

@@ -24,6 +24,8 @@ debug=0
 extra=()
 device=
 incoming=
+keep_netns=0
+netns_given=
 # The steps' names of --workload, each with a space on both sides.
 steps=
 GUEST_MAC=52:54:00:77:00:02
@@ -44,7 +46,7 @@ vm_parse_options() {
 	local v
 	while [ $# -gt 0 ]; do
 		case "$1" in
-		--nic | --accel | --workload | --count | --size | --secs | --qmp | --pidfile | --attach | --timeout | --watchdog | --mem | --smp | --incoming)
+		--nic | --accel | --workload | --count | --size | --secs | --qmp | --pidfile | --attach | --timeout | --watchdog | --mem | --smp | --incoming | --netns)
 			need_arg "$@"
 			v=$2
 			case "$1" in
@@ -62,11 +64,13 @@ vm_parse_options() {
 			--mem) mem=$v ;;
 			--smp) smp=$v ;;
 			--incoming) incoming=$v ;;
+			--netns) netns_given=$v ;;
 			esac
 			shift 2
 			;;
 		--verbose) verbose=1 && shift ;;
 		--allow-reboot) allow_reboot=1 && shift ;;
+		--keep-netns) keep_netns=1 && shift ;;
 		--debug) verbose=1 && debug=1 && shift ;;
 		-h | --help)
 			help_text
@@ -109,6 +113,9 @@ vm_check_options() {
 		[ -r "$incoming" ] || fatal 2 "--incoming: cannot read '$incoming'"
 		incoming=$(readlink -f "$incoming")
 	fi
+	# a kept namespace's name (netns_create), nothing else
+	[ -z "$netns_given" ] || [[ $netns_given =~ ^vexit-keep-[0-9]+$ ]] ||
+		fatal 2 "--netns: '$netns_given' is not a namespace kept by --keep-netns (vexit-keep-PID)"
 
 	case "$nic" in
 	virtio) device="virtio-net-pci" ;;
