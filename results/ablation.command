@@ -1,1 +1,1 @@
-scripts/ablation.sh -r 3 -P 1 (sudo make ablation ABLATION_ARGS='-r 3 -P 1'), scripts of ae17298, QEMU and vexitprof of bdc31be
+scripts/ablation.sh -r 4 -P 1 (sudo make ablation ABLATION_ARGS='-r 4 -P 1'), at 412a060: QEMU and e1000-opt of 412a060 (after d022d1f, cbc298f, c1a8cbe); scripts/vm with the then uncommitted --keep-netns/--netns options, unused here
