@@ -1048,6 +1048,10 @@ static int vm_figures(struct build *b, const struct vp_report *r, double trap_ns
 			emit(b, MF_USDT_HIT_COST, MS_NONE, base, sp->hit_cost, false);
 			emit(b, MF_USDT_EXTRAPOLATED_CPU, MS_NONE, base, sp->cpu_extrapolated, true);
 			n += 2;
+			if (sp->trap_share_ok) {
+				emit(b, MF_USDT_TRAP_SHARE, MS_NONE, base, sp->trap_share, false);
+				n++;
+			}
 		}
 		for (int q = 0; q < 2; q++) {
 			/* exact counts have no error; a sampled one is shown once known */

@@ -36,6 +36,7 @@ enum metric_family {
 	MF_USDT_RELATIVE_ERROR,
 	MF_USDT_HIT_COST,
 	MF_USDT_EXTRAPOLATED_CPU,
+	MF_USDT_TRAP_SHARE,
 	MF_VM_INFO,
 	MF_SERIES,
 	MF_SERIES_LIMIT,
@@ -78,6 +79,9 @@ struct metrics_sampling {
 	bool rse_ok[2];
 	double hit_cost;	 /* QEMU CPU seconds a probe hit costs (taken out of windows) */
 	double cpu_extrapolated; /* QEMU CPU seconds outside windows the estimates cover */
+	/* the traps' share of the last windows' QEMU CPU time (hits x hit_cost), if known */
+	double trap_share;
+	bool trap_share_ok;
 };
 
 struct metrics_vm;

@@ -83,6 +83,13 @@ static const struct {
 				  "QEMU CPU time outside the sampling windows that the estimates "
 				  "were extrapolated over, at each window's counts per CPU second "
 				  "(sampled counting only)"},
+    [MF_USDT_TRAP_SHARE] =
+	{"vexitprof_usdt_trap_share", MT_GAUGE,
+	 "Share of QEMU's CPU time in the last 10 sampling windows that the probes' "
+	 "traps took (hits x vexitprof_usdt_hit_cost_seconds).  QEMU runs slower "
+	 "while traced, so the estimates lean low by up to this share: the true "
+	 "count lies between an estimate and estimate / (1 - share), give or take "
+	 "the relative error (sampled counting only)"},
     [MF_VM_INFO] = {"vexitprof_vm_info", MT_GAUGE, "A VM vexitprof is attached to (value 1)"},
     [MF_SERIES] = {"vexitprof_series", MT_GAUGE, "Series exposed for this VM"},
     [MF_SERIES_LIMIT] = {"vexitprof_series_limit", MT_GAUGE,

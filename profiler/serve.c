@@ -189,6 +189,16 @@ static void refresh(struct vm *v)
 			sp.windows = st.windows;
 			sp.hit_cost = d.trap_ns / 1e9; /* measured; not taken out (hit_cost()) */
 			sp.cpu_extrapolated = st.cpu_extrapolated;
+			/*
+			 * The bias the estimates have (hit_cost()): bounded, not
+			 * corrected, since the daemon's measured hit is dearer
+			 * than QEMU's (the share is an upper bound of the bias)
+			 */
+			if (st.cpu_recent > 0) {
+				sp.trap_share = st.hits_recent * sp.hit_cost / st.cpu_recent;
+				sp.trap_share = sp.trap_share < 1 ? sp.trap_share : 1;
+				sp.trap_share_ok = true;
+			}
 			for (int q = 0; q < DQ_NR && q < 2; q++) {
 				sp.rse[q] = st.rse[q];
 				sp.rse_ok[q] = st.rse_ok[q];

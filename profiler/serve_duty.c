@@ -106,6 +106,8 @@ struct vp_duty {
 	size_t n, cap;
 	/* the rates of each quantity in the last DUTY_ERR_WINDOWS windows with one */
 	double x[DQ_NR][DUTY_ERR_WINDOWS];
+	/* and those windows' probe hits and QEMU CPU time, traps included */
+	double hits_w[DUTY_ERR_WINDOWS], cpu_w[DUTY_ERR_WINDOWS];
 	int nx, ix;
 };
 
@@ -394,6 +396,8 @@ int duty_off(struct vp_duty *d, double t, double cpu, const struct vp_snapshot *
 		d->have_rate = true;
 		for (int q = 0; q < DQ_NR; q++)
 			d->x[q][d->ix] = a.dx[q] / a.eff;
+		d->hits_w[d->ix] = hits;
+		d->cpu_w[d->ix] = c;
 		d->ix = (d->ix + 1) % DUTY_ERR_WINDOWS;
 		if (d->nx < DUTY_ERR_WINDOWS)
 			d->nx++;
@@ -451,6 +455,10 @@ void duty_get_stats(const struct vp_duty *d, double now, struct duty_stats *st)
 	st->hit_cost = d->hit_cost;
 	st->cpu_windows = d->cpu_windows;
 	st->cpu_extrapolated = d->cpu_gaps + (!d->on && d->have_rate ? d->gap_shown : 0);
+	for (int i = 0; i < d->nx; i++) {
+		st->hits_recent += d->hits_w[i];
+		st->cpu_recent += d->cpu_w[i];
+	}
 	for (int q = 0; q < DQ_NR && d->nx >= 2; q++) {
 		double m = 0, v = 0;
 

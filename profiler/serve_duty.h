@@ -32,6 +32,8 @@ struct duty_stats {
 	double cpu_windows;	    /* QEMU's CPU seconds inside windows, traps excluded */
 	double cpu_extrapolated;    /* QEMU's CPU seconds outside them the estimates cover */
 	double hit_cost;	    /* seconds of QEMU's CPU one counted probe hit costs */
+	/* the last DUTY_ERR_WINDOWS windows' probe hits and QEMU CPU seconds (traps in) */
+	double hits_recent, cpu_recent;
 };
 
 struct vp_duty;
