@@ -44,6 +44,17 @@ vm() {
 j() { jq -r "$1" "$J"; }
 # jcheck DESC FILTER: FILTER (jq) holds for the last run's JSON.
 jcheck() { if jq -e "$2" "$J" >/dev/null; then ok "$1"; else die "$1: $2 is false in $(cat "$J")"; fi; }
+# check_sha_tx LABEL RESULT MIB: a sha-tx step's RESULT (a jq path in the
+# last run's JSON): the peer got MIB MiB, each equal to the guest's MiB.
+check_sha_tx() {
+	local bsha pbytes pbsha prep
+	bsha=$(j "$2.block_sha256")
+	[[ $bsha =~ ^[0-9a-f]{64}$ ]] || die "$1: no SHA-256 from the guest: '$bsha'"
+	read -r pbytes _ pbsha prep <<<"$(j "$2.peer")"
+	expect_eq "$1: bytes the peer received" "$pbytes" $(($3 * 1048576))
+	expect_eq "$1: SHA-256 of the guest's MiB, guest and peer" "$pbsha" "$bsha"
+	expect_eq "$1: MiBs equal to it at the peer (no byte lost, doubled or changed)" "$prep" "$3"
+}
 
 # asan_clean DIR: AddressSanitizer (ASAN_OPTIONS log_path=DIR/asan) reported
 # nothing, and it was there: its start-up warning about makecontext/

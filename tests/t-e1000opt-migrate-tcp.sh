@@ -67,13 +67,7 @@ vm dst --incoming "$MIGF" --netns "$NS" --nic "$NIC" --workload "$WL" --qmp "$QM
 expect_eq "dst: running after the restore" "$(r dst_status)" running
 expect_eq "dst: scripts/vm exit status" "$VM_RC" 0
 expect_eq "dst: guest ok" "$(j .ok)" true
-res='.result.steps[] | select(.step == "sha-tx") | .result'
-bsha=$(j "$res.block_sha256")
-[[ $bsha =~ ^[0-9a-f]{64}$ ]] || die "dst: sha-tx: no SHA-256 from the guest: '$bsha'"
-read -r pbytes _ pbsha prep <<<"$(j "$res.peer")"
-expect_eq "sha-tx across the migration: bytes the peer received" "$pbytes" $((MIB * 1048576))
-expect_eq "sha-tx across the migration: SHA-256 of the guest's MiB, guest and peer" "$pbsha" "$bsha"
-expect_eq "sha-tx across the migration: MiBs equal to it at the peer (no byte lost, doubled or changed)" "$prep" "$MIB"
+check_sha_tx "sha-tx across the migration" '.result.steps[] | select(.step == "sha-tx") | .result' "$MIB"
 expect_eq "sha-tx across the migration: one connection at the peer" \
 	"$(jq -s '[.[] | select(.kind == "sink")] | length' "$OUT/peer.log")" 1
 src_sha=$(jq -r 'select(.kind == "source") | .sha256' "$OUT/peer.log" | tail -n 1)

@@ -60,15 +60,7 @@ check_data() {
 		res=".result.steps[$i].result"
 		addr=$(j "$res.peer_addr // \"\"")
 		case $step in
-		sha-tx)
-			local bsha peer
-			bsha=$(j "$res.block_sha256")
-			[[ $bsha =~ ^[0-9a-f]{64}$ ]] || die "$name: sha-tx:$arg: no SHA-256 from the guest: '$bsha'"
-			read -r pbytes _ pbsha prep <<<"$(j "$res.peer")"
-			expect_eq "$name: sha-tx:$arg over $addr: bytes the peer received" "$pbytes" $((arg * 1048576))
-			expect_eq "$name: sha-tx:$arg over $addr: SHA-256 of the guest's MiB, guest and peer" "$pbsha" "$bsha"
-			expect_eq "$name: sha-tx:$arg over $addr: MiBs equal to it at the peer" "$prep" "$arg"
-			;;
+		sha-tx) check_sha_tx "$name: sha-tx:$arg over $addr" "$res" "$arg" ;;
 		sha-rx)
 			[ -n "${src[$k]:-}" ] || die "$name: sha-rx:$arg: the peer logged no transfer"
 			expect_eq "$name: sha-rx:$arg over $addr: SHA-256 guest (received) = peer (sent)" \

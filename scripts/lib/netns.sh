@@ -41,14 +41,11 @@ netns_remove_stale() {
 # netns_create: the namespace (in $NS, for netns_remove as soon as it is
 # set), the tap with the host's address, and the pktgen counter.
 netns_create() {
-	local name=vexit-$$
+	local name=vexit-$$ alt=vexit-$$-$RANDOM
 	# kept: a name netns_remove_stale leaves alone, since the next run
 	# (--netns) is a different process; its user removes it
-	[ "$NS_KEEP" = 1 ] && name=vexit-keep-$$
-	if ip netns list | grep -qw "$name"; then
-		name=$name-$RANDOM
-		[ "$NS_KEEP" = 1 ] && name=vexit-keep-$$$RANDOM
-	fi
+	[ "$NS_KEEP" = 1 ] && name=vexit-keep-$$ alt=vexit-keep-$$$RANDOM
+	ip netns list | grep -qw "$name" && name=$alt
 	NS=$name
 	ip netns add "$NS" || fatal 6 "cannot create network namespace $NS"
 	{
@@ -135,18 +132,16 @@ netns_start_servers() {
 netns_remove() {
 	local p
 	[ -n "$NS" ] || return 0
-	if [ "$NS_KEEP" = 1 ]; then
-		# kept: our servers go, the rest stays (QEMU is stopped already)
-		for p in $(jobs -p); do kill -KILL "$p" 2>/dev/null; done
-		for p in $(jobs -p); do wait "$p" 2>/dev/null; done
-		msg "kept namespace $NS"
-		return 0
-	fi
-	for p in $(ip netns pids "$NS" 2>/dev/null); do
+	# kept: only our servers go, the rest stays (QEMU is stopped already)
+	for p in $([ "$NS_KEEP" = 1 ] && jobs -p || ip netns pids "$NS" 2>/dev/null); do
 		kill -KILL "$p" 2>/dev/null
 	done
 	for p in $(jobs -p); do wait "$p" 2>/dev/null; done
-	ip netns del "$NS" 2>/dev/null
+	if [ "$NS_KEEP" = 1 ]; then
+		msg "kept namespace $NS"
+	else
+		ip netns del "$NS" 2>/dev/null
+	fi
 }
 
 # The tap's counters: "rx_packets rx_bytes tx_packets tx_bytes ".
