@@ -15,9 +15,17 @@
 #    latency sane (p50 < 5 ms, p99 < 100 ms: TCG, a busy 2-core host);
 #  - threads: exactly one sidecore-* thread with x-sidecore=on, none
 #    otherwise, before the guest starts, when idle and during traffic;
-#  - idle: with x-sidecore=on, QEMU's CPU use (utime+stime of /proc/PID/stat)
-#    over the 1-s window that starts 1 s after traffic ends is within 2
-#    points (% of one CPU) of the same window with every stage off;
+#  - idle: with x-sidecore=on, the sidecore thread ran during pktgen and rr
+#    (at least 20 ms: it did their TX, so its clock is read right), and over
+#    the 2-s window that starts 1 s after traffic ends it used at most 1% of
+#    a CPU (its schedstat run time, exact; a thread that keeps spinning or
+#    polling takes tens of %); QEMU as a whole (utime+stime of
+#    /proc/PID/stat) used at most 5 points (% of one CPU) more than with
+#    every stage off over the same window: that compares two boots, and
+#    here the same window of different boots of one configuration varied
+#    by up to 4 points (all-off 1.4-3.7%, with the sidecore 2.3-5.7% while
+#    the thread itself took 0.04-0.12%), where a main-loop poller at the
+#    shadow stage's 50 us would take tens of %;
 #  - unchanged command line: the e1000 MMIO accesses per register (bpftrace
 #    uprobes on e1000_mmio_read/write) over a driver reload (rmmod/insmod:
 #    probe, EEPROM, PHY and ring set-up, link up) + pktgen + rr (these two
@@ -52,7 +60,7 @@ combos=(
 [ -n "${E1OPT_COMBOS:-}" ] && read -ra only <<<"$E1OPT_COMBOS"
 
 step() { jq -r --arg s "$1" ".result.steps[] | select(.step == \$s) | $2" "$J"; }
-declare -A IDLE1 tx rx
+declare -A IDLE tx rx
 
 for c in "${combos[@]}"; do
 	read -r name props <<<"$c"
@@ -88,8 +96,13 @@ for c in "${combos[@]}"; do
 		[ -s "$OUT/threads_$w" ] || die "$name: the attach command recorded no thread count ($w)"
 		expect_eq "$name: sidecore threads ($w)" "$(cat "$OUT/threads_$w")" $side
 	done
-	IDLE1[$name]=$(cat "$OUT/idle_pct1")
-	echo "  $name: idle CPU ${IDLE1[$name]}% then $(cat "$OUT/idle_pct2")% (window 1 from $(cat "$OUT/idle_lag") s after traffic)," \
+	IDLE[$name]=$(cat "$OUT/idle_pct")
+	if [ $side = 1 ]; then
+		expect_ge "$name: sidecore thread's run time during pktgen and rr (ms)" "$(cat "$OUT/side_ms_traffic")" 20
+		expect_le "$name: sidecore thread's CPU % when idle" "$(cat "$OUT/side_pct_idle")" 1
+	fi
+	echo "  $name: idle CPU ${IDLE[$name]}% ($(cat "$OUT/idle_pct1")% then $(cat "$OUT/idle_pct2")%, from $(cat "$OUT/idle_lag") s after traffic)," \
+		"threads but the vCPUs $(cat "$OUT/nonvcpu_pct_idle")%, sidecore ran $(cat "$OUT/side_ms_traffic" 2>/dev/null || echo -) ms in traffic, $(cat "$OUT/side_pct_idle" 2>/dev/null || echo -)% idle," \
 		"rr p50 $(step rr .result.p50_us) us, pktgen $(step pktgen .result.pps) pps, irqs $(step pktgen .guest.irqs)"
 	# 1 s of quiet plus the attach script's polling (ip netns exec, 10 a
 	# second), which a loaded host slows: 1.93 s was seen with another
@@ -99,11 +112,11 @@ for c in "${combos[@]}"; do
 done
 
 # ------------------------------------------------------------------ idle CPU
-if [ -n "${IDLE1[off]:-}" ]; then
+if [ -n "${IDLE[off]:-}" ]; then
 	for name in side coal+side shadow+side all; do
-		[ -n "${IDLE1[$name]:-}" ] || continue
-		expect_le "$name: idle CPU % within 2 points of all-off (${IDLE1[off]}%)" "${IDLE1[$name]}" \
-			"$(awk -v b="${IDLE1[off]}" 'BEGIN { print b + 2 }')"
+		[ -n "${IDLE[$name]:-}" ] || continue
+		expect_le "$name: idle CPU % within 5 points of all-off (${IDLE[off]}%)" "${IDLE[$name]}" \
+			"$(awk -v b="${IDLE[off]}" 'BEGIN { print b + 5 }')"
 	done
 fi
 

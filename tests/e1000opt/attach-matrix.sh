@@ -11,6 +11,11 @@
 #   idle_pct1/2      QEMU's CPU use (% of one CPU, utime+stime from
 #                    /proc/PID/stat) over the 1-s windows [end+1, end+2] and
 #                    [end+2, end+3] s, end = the last frame of the rr step
+#   idle_pct         the same over [end+1, end+3] (one 2-s window: it holds
+#                    one run of the driver's 2-s watchdog whatever the phase)
+#   side_ms_traffic  sidecore-* threads' run time (schedstat, exact) from
+#                    the release to end+1, in ms; empty without the thread
+#   side_pct_idle    their run time over [end+1, end+3], % of one CPU
 #   idle_lag         when window 1 really started, in s after end
 #   bt.out           with BT=1: e1000 MMIO per register offset (uprobes on
 #                    e1000_mmio_read/write), frames the e1000 sent
@@ -22,6 +27,7 @@ TOP=$E1OPT_TOP
 source "$TOP/tests/e1000opt-lib.sh"
 set -u
 rec threads_ready "$(sidecore_threads "$QEMU_PID")"
+s0=$(sidecore_ns "$QEMU_PID")
 bp=
 if [ "${BT:-0}" = 1 ]; then
 	bpftrace -e "BEGIN { printf(\"READY\\n\"); }
@@ -47,14 +53,20 @@ for ((i = 0; i < 600; i++)); do
 done
 end=$(wait_rx_quiet 1 30) || { echo "attach: traffic never stopped" >&2 && exit 1; }
 clk=$(getconf CLK_TCK)
-t1=$EPOCHREALTIME c1=$(cpu_ticks "$QEMU_PID")
+t1=$EPOCHREALTIME c1=$(cpu_ticks "$QEMU_PID") s1=$(sidecore_ns "$QEMU_PID") n1=$(nonvcpu_ns "$QEMU_PID")
 sleep 1
 t2=$EPOCHREALTIME c2=$(cpu_ticks "$QEMU_PID")
 sleep 1
-t3=$EPOCHREALTIME c3=$(cpu_ticks "$QEMU_PID")
+t3=$EPOCHREALTIME c3=$(cpu_ticks "$QEMU_PID") s3=$(sidecore_ns "$QEMU_PID") n3=$(nonvcpu_ns "$QEMU_PID")
 pct() { awk -v a="$1" -v b="$2" -v ta="$3" -v tb="$4" -v hz="$clk" 'BEGIN { printf "%.1f", (b - a) / hz / (tb - ta) * 100 }'; }
 rec idle_pct1 "$(pct "$c1" "$c2" "$t1" "$t2")"
 rec idle_pct2 "$(pct "$c2" "$c3" "$t2" "$t3")"
+rec idle_pct "$(pct "$c1" "$c3" "$t1" "$t3")"
+rec nonvcpu_pct_idle "$(awk -v a="$n1" -v b="$n3" -v ta="$t1" -v tb="$t3" 'BEGIN { printf "%.2f", (b - a) / 1e9 / (tb - ta) * 100 }')"
+if [ -n "$s0" ] && [ -n "$s3" ]; then
+	rec side_ms_traffic "$(awk -v a="$s0" -v b="$s1" 'BEGIN { printf "%.1f", (b - a) / 1e6 }')"
+	rec side_pct_idle "$(awk -v a="$s1" -v b="$s3" -v ta="$t1" -v tb="$t3" 'BEGIN { printf "%.2f", (b - a) / 1e9 / (tb - ta) * 100 }')"
+fi
 rec idle_lag "$(awk -v a="$end" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')"
 rec threads_idle "$(sidecore_threads "$QEMU_PID")"
 if [ -n "$bp" ]; then
