@@ -17,6 +17,17 @@
  * The driver touches nothing else on that page per packet, so trapping it
  * costs the TDT write and nothing more; the RX page is shadowed as before.
  *
+ * Without a poller of its own, nothing watches the RX tail closely
+ * while frames flow: the receive path reads it before every frame, and the
+ * driver's trapped accesses (its interrupt mask write ends each NAPI poll)
+ * read it too.  A tail that nobody reads matters only once the ring has
+ * run dry and the net layer holds frames back: from then on (and only
+ * then) the poll timer looks every poll_us, until the guest refills.
+ * Otherwise the timer fires once per idle period, to see whether the
+ * ring went idle.  (It used to poll every poll_us while a page was
+ * laid over: 20,000 main-loop wake-ups a second, each taking the BQL,
+ * for refills the receive path would read anyway.)
+ *
  * The shadow is entered on a trapped tail write and left again (trapping
  * restored, page folded back into mac_reg) when the ring is idle for
  * idle_us, when the guest disables the ring, on reset and before
@@ -157,15 +168,30 @@ static void adapt_idle(E1000Shadow *sh, int64_t now)
     }
 }
 
+static int64_t idle_period(const E1000Shadow *sh)
+{
+    /* idle_ns is 0 until the first mapping (adapt_idle) */
+    return MAX(sh->idle_ns, (int64_t)sh->idle_us * SCALE_US);
+}
+
+/*
+ * The next look at the tails: poll_us away while the RX ring waits for a
+ * refill, else when the ring would have been idle long enough to unmap.
+ * Never later than a look already due (a kick, or a starved ring).
+ */
 static void arm_poll(E1000Shadow *sh)
 {
+    int64_t at;
+
     if (sh->external_poller) {
         /* A parked sidecore must learn that this page needs watching. */
         sh->wake_poller(sh->poller_opaque);
-    } else {
-        timer_mod(sh->poll_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
-                  (int64_t)sh->poll_us * 1000);
+        return;
     }
+    at = sh->rx_starved ?
+         qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) + (int64_t)sh->poll_us * 1000 :
+         sh->last_work_ns + idle_period(sh);
+    timer_mod_anticipate(sh->poll_timer, at);
 }
 
 /*
@@ -336,6 +362,10 @@ void e1000_shadow_deactivate(E1000Shadow *sh, int ring)
      */
     memory_region_set_enabled(&sh->page[ring], false);
     qatomic_set(&sh->active[ring], false);
+    if (ring == E1000_SHADOW_RX) {
+        /* Trapped again: the RDT write itself flushes what waits. */
+        sh->rx_starved = false;
+    }
     if (!e1000_shadow_any_active(sh)) {
         timer_del(sh->poll_timer);
     }
@@ -352,6 +382,7 @@ void e1000_shadow_reset(E1000Shadow *sh)
     }
     timer_del(sh->poll_timer);
     sh->pending_kick = 0;
+    sh->rx_starved = false;
     sh->idle_ns = 0;
     sh->unmapped_ns = 0;
     for (r = 0; r < E1000_SHADOW_RINGS; r++) {
@@ -385,7 +416,23 @@ unsigned e1000_shadow_pull(E1000Shadow *sh, unsigned rings)
             moved |= 1u << r;
         }
     }
+    if (moved) {
+        /* Whoever saw it (receive path, trapped access, timer): work. */
+        sh->last_work_ns = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+        if (moved & E1000_SHADOW_RX_MASK) {
+            sh->rx_starved = false;
+        }
+    }
     return moved;
+}
+
+void e1000_shadow_rx_starved(E1000Shadow *sh)
+{
+    if (!sh->active[E1000_SHADOW_RX] || sh->rx_starved) {
+        return;
+    }
+    sh->rx_starved = true;
+    arm_poll(sh);
 }
 
 void e1000_shadow_post_load(E1000Shadow *sh)
@@ -460,8 +507,7 @@ static void poll_timer_cb(void *opaque)
 
     if (e1000_shadow_poll(sh)) {
         sh->last_work_ns = now;
-    } else if (now - sh->last_work_ns >=
-               MAX(sh->idle_ns, (int64_t)sh->idle_us * SCALE_US)) {
+    } else if (now - sh->last_work_ns >= idle_period(sh)) {
         /* Idle: trap again, so the next tail write wakes us. */
         e1000_shadow_deactivate_all(sh);
         sh->unmapped_ns = now;

@@ -19,7 +19,7 @@ enum { E1000_SHADOW_RX, E1000_SHADOW_TX, E1000_SHADOW_RINGS };
 typedef struct E1000Shadow {
     /* Properties. */
     bool enabled;
-    uint32_t poll_us;   /* tail poll period while shadowed, no sidecore */
+    uint32_t poll_us;   /* tail poll period while RX waits for a refill */
     uint32_t idle_us;   /* go back to trapping after this long idle */
 
     MemoryRegion page[E1000_SHADOW_RINGS];
@@ -33,6 +33,7 @@ typedef struct E1000Shadow {
     int64_t idle_ns;
     int64_t unmapped_ns;    /* when the timer last unmapped it idle; 0: not */
     unsigned pending_kick;  /* rings whose folded tail still needs work */
+    bool rx_starved;        /* RX ring ran dry while shadowed: poll_us */
     bool syncing;           /* applying the page's writes via ops->write_reg */
     /*
      * A poller other than our timer (the sidecore, running TX) watches the
@@ -77,6 +78,8 @@ void e1000_shadow_reset(E1000Shadow *sh);
 unsigned e1000_shadow_pull(E1000Shadow *sh, unsigned rings);
 /* A trapped register access: the guest may have moved a tail meanwhile. */
 void e1000_shadow_trapped_access(E1000Shadow *sh);
+/* The RX ring has no buffer for the next frame: watch its tail closely. */
+void e1000_shadow_rx_starved(E1000Shadow *sh);
 /* After a trapped write to the register at byte offset @off. */
 void e1000_shadow_after_write(E1000Shadow *sh, hwaddr off);
 /* Fold every shadowed page back and trap again (idle, park, migration). */

@@ -59,10 +59,16 @@ done
 
 names=()
 nics=()
-while read -r name nic; do
+qemus=()
+while read -r name nic qemu; do
 	[[ -z "$name" || "$name" == \#* ]] && continue
+	if [ -n "$qemu" ] && [ ! -x "$qemu" ]; then
+		echo "ablation: $conf: $name: $qemu is not an executable" >&2
+		exit 2
+	fi
 	names+=("$name")
 	nics+=("$nic")
+	qemus+=("$qemu")
 done <"$conf"
 IFS=, read -r -a wls <<<"$workloads"
 
@@ -105,7 +111,8 @@ for ((rep = 1; rep <= reps; rep++)); do
 				attach+=" $d $flame"
 			fi
 			# shellcheck disable=SC2046
-			"$TOP/scripts/vm" --nic "$nic" $(workload_args "$wl") --timeout 180 \
+			VEXIT_QEMU=${qemus[$i]:-${VEXIT_QEMU:-}} \
+				"$TOP/scripts/vm" --nic "$nic" $(workload_args "$wl") --timeout 180 \
 				--attach "$attach" >"$d/vm.json" 2>"$d/vm.err" || true
 			row=$(/usr/bin/python3 "$TOP/scripts/ablation-report.py" --row "$d" "$n" "$rep" "$name" "$nic" "$wl" 2>"$d/row.err") || row=
 			if [ -z "$row" ]; then

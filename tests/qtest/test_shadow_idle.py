@@ -8,7 +8,7 @@ quiet spell starts over from idle_us.
 Whether the page is mapped is seen from the guest's side: an RDT write
 with reserved bits 31:16 set reads back raw from the RAM page until the
 next poll syncs it, and 16 bits when it trapped.  The virtual clock only
-moves when the test steps it, so the poll timer (every x-shadow-poll-us)
+moves when the test steps it, so the shadow's timer (its idle check)
 and the idle rule run exactly then."""
 
 import pytest
