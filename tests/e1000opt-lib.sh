@@ -105,18 +105,6 @@ sidecore_ns() {
 	done
 	echo "$sum"
 }
-# nonvcpu_ns PID: nanoseconds PID's threads other than the vCPUs ("CPU
-# N/KVM", "CPU N/TCG" with debug-threads=on) have run, from schedstat.
-nonvcpu_ns() {
-	local t c ns sum=0
-	for t in /proc/"$1"/task/*; do
-		c=$(cat "$t/comm" 2>/dev/null) || continue
-		[[ $c == "CPU "* ]] && continue
-		read -r ns _ <"$t/schedstat" || continue
-		sum=$((sum + ns))
-	done
-	echo "$sum"
-}
 # tap_stat NAME: a counter of the tap (host side), e.g. rx_packets.
 tap_stat() { ip netns exec "$VEXIT_NETNS" cat "/sys/class/net/$VEXIT_TAP/statistics/$1"; }
 # cpu_ticks PID: utime + stime of PID (all threads), in clock ticks.

@@ -102,7 +102,7 @@ for c in "${combos[@]}"; do
 		expect_le "$name: sidecore thread's CPU % when idle" "$(cat "$OUT/side_pct_idle")" 1
 	fi
 	echo "  $name: idle CPU ${IDLE[$name]}% ($(cat "$OUT/idle_pct1")% then $(cat "$OUT/idle_pct2")%, from $(cat "$OUT/idle_lag") s after traffic)," \
-		"threads but the vCPUs $(cat "$OUT/nonvcpu_pct_idle")%, sidecore ran $(cat "$OUT/side_ms_traffic" 2>/dev/null || echo -) ms in traffic, $(cat "$OUT/side_pct_idle" 2>/dev/null || echo -)% idle," \
+		"sidecore ran $(cat "$OUT/side_ms_traffic" 2>/dev/null || echo -) ms in traffic, $(cat "$OUT/side_pct_idle" 2>/dev/null || echo -)% idle," \
 		"rr p50 $(step rr .result.p50_us) us, pktgen $(step pktgen .result.pps) pps, irqs $(step pktgen .guest.irqs)"
 	# 1 s of quiet plus the attach script's polling (ip netns exec, 10 a
 	# second), which a loaded host slows: 1.93 s was seen with another

@@ -53,16 +53,15 @@ for ((i = 0; i < 600; i++)); do
 done
 end=$(wait_rx_quiet 1 30) || { echo "attach: traffic never stopped" >&2 && exit 1; }
 clk=$(getconf CLK_TCK)
-t1=$EPOCHREALTIME c1=$(cpu_ticks "$QEMU_PID") s1=$(sidecore_ns "$QEMU_PID") n1=$(nonvcpu_ns "$QEMU_PID")
+t1=$EPOCHREALTIME c1=$(cpu_ticks "$QEMU_PID") s1=$(sidecore_ns "$QEMU_PID")
 sleep 1
 t2=$EPOCHREALTIME c2=$(cpu_ticks "$QEMU_PID")
 sleep 1
-t3=$EPOCHREALTIME c3=$(cpu_ticks "$QEMU_PID") s3=$(sidecore_ns "$QEMU_PID") n3=$(nonvcpu_ns "$QEMU_PID")
+t3=$EPOCHREALTIME c3=$(cpu_ticks "$QEMU_PID") s3=$(sidecore_ns "$QEMU_PID")
 pct() { awk -v a="$1" -v b="$2" -v ta="$3" -v tb="$4" -v hz="$clk" 'BEGIN { printf "%.1f", (b - a) / hz / (tb - ta) * 100 }'; }
 rec idle_pct1 "$(pct "$c1" "$c2" "$t1" "$t2")"
 rec idle_pct2 "$(pct "$c2" "$c3" "$t2" "$t3")"
 rec idle_pct "$(pct "$c1" "$c3" "$t1" "$t3")"
-rec nonvcpu_pct_idle "$(awk -v a="$n1" -v b="$n3" -v ta="$t1" -v tb="$t3" 'BEGIN { printf "%.2f", (b - a) / 1e9 / (tb - ta) * 100 }')"
 if [ -n "$s0" ] && [ -n "$s3" ]; then
 	rec side_ms_traffic "$(awk -v a="$s0" -v b="$s1" 'BEGIN { printf "%.1f", (b - a) / 1e6 }')"
 	rec side_pct_idle "$(awk -v a="$s1" -v b="$s3" -v ta="$t1" -v tb="$t3" 'BEGIN { printf "%.2f", (b - a) / 1e9 / (tb - ta) * 100 }')"
